@@ -1,0 +1,166 @@
+import datetime
+
+from arcus.auth.v1 import scopes_pb2 as _scopes_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CounterType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COUNTER_TYPE_UNSPECIFIED: _ClassVar[CounterType]
+    COUNTER_TYPE_ORDER: _ClassVar[CounterType]
+    COUNTER_TYPE_INVOICE: _ClassVar[CounterType]
+    COUNTER_TYPE_QUOTE: _ClassVar[CounterType]
+    COUNTER_TYPE_PO: _ClassVar[CounterType]
+    COUNTER_TYPE_RMA: _ClassVar[CounterType]
+    COUNTER_TYPE_JOURNAL: _ClassVar[CounterType]
+    COUNTER_TYPE_ACCOUNT: _ClassVar[CounterType]
+    COUNTER_TYPE_VENDOR_BILL: _ClassVar[CounterType]
+    COUNTER_TYPE_AP_PAYMENT: _ClassVar[CounterType]
+    COUNTER_TYPE_CHECK: _ClassVar[CounterType]
+    COUNTER_TYPE_TRANSFER: _ClassVar[CounterType]
+    COUNTER_TYPE_VENDOR_RETURN: _ClassVar[CounterType]
+    COUNTER_TYPE_REFUND: _ClassVar[CounterType]
+    COUNTER_TYPE_INVENTORY_TXN: _ClassVar[CounterType]
+    COUNTER_TYPE_WORK_ORDER: _ClassVar[CounterType]
+    COUNTER_TYPE_FIXED_ASSET: _ClassVar[CounterType]
+    COUNTER_TYPE_LEASE: _ClassVar[CounterType]
+    COUNTER_TYPE_LEASE_PAYMENT: _ClassVar[CounterType]
+    COUNTER_TYPE_DEPOSIT: _ClassVar[CounterType]
+    COUNTER_TYPE_VENDOR_CREDIT: _ClassVar[CounterType]
+    COUNTER_TYPE_PAYMENT_BATCH: _ClassVar[CounterType]
+    COUNTER_TYPE_AR_ADVANCE: _ClassVar[CounterType]
+COUNTER_TYPE_UNSPECIFIED: CounterType
+COUNTER_TYPE_ORDER: CounterType
+COUNTER_TYPE_INVOICE: CounterType
+COUNTER_TYPE_QUOTE: CounterType
+COUNTER_TYPE_PO: CounterType
+COUNTER_TYPE_RMA: CounterType
+COUNTER_TYPE_JOURNAL: CounterType
+COUNTER_TYPE_ACCOUNT: CounterType
+COUNTER_TYPE_VENDOR_BILL: CounterType
+COUNTER_TYPE_AP_PAYMENT: CounterType
+COUNTER_TYPE_CHECK: CounterType
+COUNTER_TYPE_TRANSFER: CounterType
+COUNTER_TYPE_VENDOR_RETURN: CounterType
+COUNTER_TYPE_REFUND: CounterType
+COUNTER_TYPE_INVENTORY_TXN: CounterType
+COUNTER_TYPE_WORK_ORDER: CounterType
+COUNTER_TYPE_FIXED_ASSET: CounterType
+COUNTER_TYPE_LEASE: CounterType
+COUNTER_TYPE_LEASE_PAYMENT: CounterType
+COUNTER_TYPE_DEPOSIT: CounterType
+COUNTER_TYPE_VENDOR_CREDIT: CounterType
+COUNTER_TYPE_PAYMENT_BATCH: CounterType
+COUNTER_TYPE_AR_ADVANCE: CounterType
+
+class Counter(_message.Message):
+    __slots__ = ("counter_type", "prefix", "padding", "current_value", "next_number", "create_time", "update_time")
+    COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PADDING_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    counter_type: CounterType
+    prefix: str
+    padding: int
+    current_value: int
+    next_number: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., prefix: _Optional[str] = ..., padding: _Optional[int] = ..., current_value: _Optional[int] = ..., next_number: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AdvanceCounterRequest(_message.Message):
+    __slots__ = ("counter_type", "advance_to", "prefix", "padding")
+    COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ADVANCE_TO_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    PADDING_FIELD_NUMBER: _ClassVar[int]
+    counter_type: CounterType
+    advance_to: int
+    prefix: str
+    padding: int
+    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., advance_to: _Optional[int] = ..., prefix: _Optional[str] = ..., padding: _Optional[int] = ...) -> None: ...
+
+class AdvanceCounterResponse(_message.Message):
+    __slots__ = ("counter", "advanced", "created", "previous_value")
+    COUNTER_FIELD_NUMBER: _ClassVar[int]
+    ADVANCED_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VALUE_FIELD_NUMBER: _ClassVar[int]
+    counter: Counter
+    advanced: bool
+    created: bool
+    previous_value: int
+    def __init__(self, counter: _Optional[_Union[Counter, _Mapping]] = ..., advanced: _Optional[bool] = ..., created: _Optional[bool] = ..., previous_value: _Optional[int] = ...) -> None: ...
+
+class BatchAdvanceCountersRequest(_message.Message):
+    __slots__ = ("counters",)
+    COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    counters: _containers.RepeatedCompositeFieldContainer[AdvanceCounterRequest]
+    def __init__(self, counters: _Optional[_Iterable[_Union[AdvanceCounterRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchAdvanceCountersResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[AdvanceCounterResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[AdvanceCounterResult, _Mapping]]] = ...) -> None: ...
+
+class AdvanceCounterResult(_message.Message):
+    __slots__ = ("status", "response")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    status: _status_pb2.Status
+    response: AdvanceCounterResponse
+    def __init__(self, status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., response: _Optional[_Union[AdvanceCounterResponse, _Mapping]] = ...) -> None: ...
+
+class GetCounterRequest(_message.Message):
+    __slots__ = ("counter_type",)
+    COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    counter_type: CounterType
+    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ...) -> None: ...
+
+class ListCountersRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCountersResponse(_message.Message):
+    __slots__ = ("counters", "next_page_token")
+    COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    counters: _containers.RepeatedCompositeFieldContainer[Counter]
+    next_page_token: str
+    def __init__(self, counters: _Optional[_Iterable[_Union[Counter, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class IssueNumbersRequest(_message.Message):
+    __slots__ = ("counter_type", "count")
+    COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    counter_type: CounterType
+    count: int
+    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class IssueNumbersResponse(_message.Message):
+    __slots__ = ("counter", "numbers", "first_value", "last_value")
+    COUNTER_FIELD_NUMBER: _ClassVar[int]
+    NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    LAST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    counter: Counter
+    numbers: _containers.RepeatedScalarFieldContainer[str]
+    first_value: int
+    last_value: int
+    def __init__(self, counter: _Optional[_Union[Counter, _Mapping]] = ..., numbers: _Optional[_Iterable[str]] = ..., first_value: _Optional[int] = ..., last_value: _Optional[int] = ...) -> None: ...

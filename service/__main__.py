@@ -1,0 +1,153 @@
+"""Admin CLI: python -m service serve | migrate | keys create|list|revoke."""
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from service import logs
+from service.auth.keys import validate_new_key
+from service.auth.store import KeyStore
+from service.config import Settings
+from service.db.engine import make_engine
+from service.db.migrate import is_up_to_date, upgrade
+from service.db.uow import UnitOfWork
+from service.errors import ServiceError
+from service.server import all_scopes, run_server
+
+log = logging.getLogger("service")
+
+DEV_ENTITY = "dev"
+DEV_KEY_FILE = Path("var") / "dev-api-key"
+
+
+def open_database(settings: Settings) -> Engine:
+    """The configured database, migrated when it is the embedded one."""
+    engine = make_engine(settings.database_url, pool_size=settings.max_workers)
+    if settings.embedded:
+        upgrade(engine)
+    elif not is_up_to_date(engine):
+        raise SystemExit("the database schema is not up to date: run `python -m service migrate`")
+    return engine
+
+
+def create_dev_key(engine: Engine) -> None:
+    """First start on the embedded default: a test key for entity `dev`, so a newcomer
+    can call the service at once."""
+    store = KeyStore(UnitOfWork(engine))
+    if store.count():
+        return
+    record, key = store.create(DEV_ENTITY, "test", sorted(all_scopes()))
+    DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(DEV_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    os.chmod(DEV_KEY_FILE, 0o600)
+    print(
+        f"Created test API key {record.id} for entity '{DEV_ENTITY}' with every scope "
+        f"(saved to {DEV_KEY_FILE}):\n{key}",
+        file=sys.stderr,
+    )
+
+
+def serve(settings: Settings) -> None:
+    engine = open_database(settings)
+    if settings.embedded:
+        create_dev_key(engine)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with run_server(engine, settings.listen, settings.max_workers) as running:
+        log.info("serving on %s (port %d)", settings.listen, running.port)
+        stop.wait()
+        log.info("shutting down: finishing calls in flight")
+    engine.dispose()
+
+
+def keys_create(settings: Settings, args: argparse.Namespace) -> None:
+    validate_new_key(args.entity, args.scope, all_scopes())
+    mode = "test" if args.test else "live"
+    record, key = KeyStore(UnitOfWork(open_database(settings))).create(
+        args.entity, mode, args.scope
+    )
+    print(
+        f"API key {record.id} for entity '{record.entity_id}' ({mode}), scopes: "
+        f"{' '.join(record.scopes)}. It is shown only this once:",
+        file=sys.stderr,
+    )
+    print(key)
+
+
+def keys_list(settings: Settings, args: argparse.Namespace) -> None:
+    records = KeyStore(UnitOfWork(open_database(settings))).list_keys(args.entity)
+    header = ("ID", "KEY", "ENTITY", "MODE", "STATE", "CREATED", "SCOPES")
+    print("{:>4}  {:<24}  {:<16}  {:<4}  {:<7}  {:<20}  {}".format(*header))
+    for r in records:
+        state = "revoked" if r.revoke_time else "active"
+        created = r.create_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(
+            f"{r.id:>4}  {r.hint:<24}  {r.entity_id:<16}  {r.mode:<4}  {state:<7}  {created:<20}  "
+            f"{' '.join(r.scopes)}"
+        )
+
+
+def keys_revoke(settings: Settings, args: argparse.Namespace) -> None:
+    record = KeyStore(UnitOfWork(open_database(settings))).revoke(args.id)
+    print(f"revoked API key {record.id} ({record.hint}) of entity '{record.entity_id}'")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve gRPC on GRPC_LISTEN (default 127.0.0.1:50051)")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="create a key and print it once")
+    create.add_argument("--entity", required=True, help="the entity (tenant) the key belongs to")
+    create.add_argument(
+        "--scope",
+        required=True,
+        action="extend",
+        nargs="+",
+        help=f"scopes: {' '.join(sorted(all_scopes()))}",
+    )
+    create.add_argument("--test", action="store_true", help="a test-mode key (ark_test_ent_…)")
+    listing = keys.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--entity", help="only this entity's keys")
+    revoke = keys.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("id", type=int)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
+    settings = Settings.from_env()
+    try:
+        if args.command == "serve":
+            serve(settings)
+        elif args.command == "migrate":
+            upgrade(make_engine(settings.database_url, pool_size=1))
+            print("database schema is up to date", file=sys.stderr)
+        elif args.keys_command == "create":
+            keys_create(settings, args)
+        elif args.keys_command == "list":
+            keys_list(settings, args)
+        elif args.keys_command == "revoke":
+            keys_revoke(settings, args)
+    except ServiceError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

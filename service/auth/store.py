@@ -1,0 +1,111 @@
+"""API keys and entities in the database."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from service.auth.keys import (
+    ApiKeyRecord,
+    Principal,
+    generate_key,
+    hash_key,
+    key_hint,
+    parse_bearer,
+    principal_for,
+)
+from service.db import models
+from service.db.types import UtcDateTime
+from service.db.uow import UnitOfWork
+from service.errors import NotFound
+
+_KEY_COLUMNS = (
+    models.ApiKey.id,
+    models.ApiKey.hint,
+    models.ApiKey.entity_id,
+    models.ApiKey.mode,
+    models.ApiKey.scopes,
+    models.ApiKey.create_time,
+    models.ApiKey.revoke_time,
+)
+
+
+_FIND = select(*_KEY_COLUMNS).where(models.ApiKey.key_hash == bindparam("key_hash"))
+
+
+def _record(row: object) -> ApiKeyRecord:
+    id_, hint, entity_id, mode, scopes, create_time, revoke_time = row  # type: ignore[misc]
+    return ApiKeyRecord(id_, hint, entity_id, mode, tuple(scopes.split()), create_time, revoke_time)
+
+
+def ensure_entity(conn: Connection, entity_id: str, now: datetime) -> None:
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        dialect_insert(models.Entity)
+        .values(id=entity_id, create_time=now)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+class KeyStore:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def create(self, entity_id: str, mode: str, scopes: list[str]) -> tuple[ApiKeyRecord, str]:
+        """Stores a new key and returns it with the plaintext, which is never stored."""
+        key = generate_key(mode)
+        now = datetime.now(UTC)
+        with self.uow.transaction() as conn:
+            ensure_entity(conn, entity_id, now)
+            row = conn.execute(
+                insert(models.ApiKey)
+                .values(
+                    key_hash=hash_key(key),
+                    hint=key_hint(key),
+                    entity_id=entity_id,
+                    mode=mode,
+                    scopes=" ".join(sorted(set(scopes))),
+                    create_time=now,
+                )
+                .returning(*_KEY_COLUMNS)
+            ).one()
+        return _record(row), key
+
+    def find(self, key: str) -> ApiKeyRecord | None:
+        with self.uow.transaction(read_only=True) as conn:
+            row = conn.execute(_FIND, {"key_hash": hash_key(key)}).one_or_none()
+        return None if row is None else _record(row)
+
+    def list_keys(self, entity_id: str | None = None) -> list[ApiKeyRecord]:
+        query = select(*_KEY_COLUMNS).order_by(models.ApiKey.id)
+        if entity_id is not None:
+            query = query.where(models.ApiKey.entity_id == entity_id)
+        with self.uow.transaction(read_only=True) as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def revoke(self, key_id: int) -> ApiKeyRecord:
+        """Revokes a key; revoking a revoked key keeps its first revoke time."""
+        now = datetime.now(UTC)
+        with self.uow.transaction() as conn:
+            row = conn.execute(
+                update(models.ApiKey)
+                .where(models.ApiKey.id == key_id)
+                .values(
+                    revoke_time=func.coalesce(
+                        models.ApiKey.revoke_time, literal(now, UtcDateTime())
+                    )
+                )
+                .returning(*_KEY_COLUMNS)
+            ).one_or_none()
+        if row is None:
+            raise NotFound("API_KEY_NOT_FOUND", f"no API key with id {key_id}")
+        return _record(row)
+
+    def count(self) -> int:
+        with self.uow.transaction(read_only=True) as conn:
+            return conn.execute(select(func.count()).select_from(models.ApiKey)).scalar_one()
+
+    def authenticate(self, authorization: list[str]) -> Principal:
+        """The principal behind `authorization` metadata values, or UNAUTHENTICATED."""
+        key = parse_bearer(authorization)
+        return principal_for(key, self.find(key))

@@ -1,0 +1,25 @@
+"""Configuration from environment variables."""
+
+import os
+from dataclasses import dataclass
+
+from service.db.engine import default_database_url
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    listen: str
+    max_workers: int
+    # True when DATABASE_URL is unset: the embedded SQLite file under ./var.
+    embedded: bool
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        url = os.environ.get("DATABASE_URL", "")
+        return cls(
+            database_url=url or default_database_url(),
+            listen=os.environ.get("GRPC_LISTEN", "127.0.0.1:50051"),
+            max_workers=int(os.environ.get("GRPC_MAX_WORKERS", "32")),
+            embedded=not url,
+        )

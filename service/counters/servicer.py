@@ -1,0 +1,128 @@
+"""arcus.counters.v1.CounterService: translates messages to use cases and back."""
+
+from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from service import errors
+from service.counters import domain
+from service.counters.service import Counters
+from service.rpc.context import current_principal
+from service.rpc.status import ok_status_proto, to_status_proto
+
+PACKAGE = "arcus.counters.v1"
+_TYPE_PREFIX = "COUNTER_TYPE_"
+
+
+def counter_type_name(value: int, violations: errors.Violations, field_path: str) -> str:
+    """COUNTER_TYPE_INVOICE -> "invoice"; a violation for UNSPECIFIED or an unknown number."""
+    if value == counters_pb2.COUNTER_TYPE_UNSPECIFIED:
+        violations.add(field_path, "is required", "COUNTER_TYPE_REQUIRED")
+        return ""
+    try:
+        return counters_pb2.CounterType.Name(value).removeprefix(_TYPE_PREFIX).lower()
+    except ValueError:
+        violations.add(field_path, f"unknown counter type {value}", "COUNTER_TYPE_UNKNOWN")
+        return ""
+
+
+def counter_type_value(name: str) -> int:
+    return counters_pb2.CounterType.Value(_TYPE_PREFIX + name.upper())
+
+
+def advance_request(
+    message: counters_pb2.AdvanceCounterRequest, path: str = ""
+) -> domain.AdvanceRequest:
+    violations = errors.Violations()
+    request = domain.AdvanceRequest(
+        counter_type=counter_type_name(message.counter_type, violations, f"{path}counter_type"),
+        advance_to=message.advance_to,
+        prefix=message.prefix if message.HasField("prefix") else None,
+        padding=message.padding if message.HasField("padding") else None,
+    )
+    domain.check_advance(request, violations, path)
+    violations.raise_if_any()
+    return request
+
+
+def _timestamp(value) -> Timestamp:  # type: ignore[no-untyped-def]
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def counter_message(counter: domain.Counter) -> counters_pb2.Counter:
+    return counters_pb2.Counter(
+        counter_type=counter_type_value(counter.counter_type),
+        prefix=counter.prefix,
+        padding=counter.padding,
+        current_value=counter.current_value,
+        next_number=counter.next_number,
+        create_time=_timestamp(counter.create_time),
+        update_time=_timestamp(counter.update_time),
+    )
+
+
+def advance_response(result: domain.AdvanceResult) -> counters_pb2.AdvanceCounterResponse:
+    return counters_pb2.AdvanceCounterResponse(
+        counter=counter_message(result.counter),
+        advanced=result.advanced,
+        created=result.created,
+        previous_value=result.previous_value,
+    )
+
+
+class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+
+    def AdvanceCounter(self, request, context):  # type: ignore[no-untyped-def]
+        result = self.counters.advance(current_principal(), advance_request(request))
+        return advance_response(result)
+
+    def BatchAdvanceCounters(self, request, context):  # type: ignore[no-untyped-def]
+        domain.check_batch_size(len(request.counters))
+        principal = current_principal()
+        results = []
+        for index, item in enumerate(request.counters):
+            path = f"counters[{index}]."
+            try:
+                result = self.counters.advance(principal, advance_request(item, path), path)
+            except errors.ServiceError as error:
+                results.append(
+                    counters_pb2.AdvanceCounterResult(status=to_status_proto(error, PACKAGE))
+                )
+            else:
+                results.append(
+                    counters_pb2.AdvanceCounterResult(
+                        status=ok_status_proto(), response=advance_response(result)
+                    )
+                )
+        return counters_pb2.BatchAdvanceCountersResponse(results=results)
+
+    def GetCounter(self, request, context):  # type: ignore[no-untyped-def]
+        violations = errors.Violations()
+        name = counter_type_name(request.counter_type, violations, "counter_type")
+        violations.raise_if_any()
+        return counter_message(self.counters.get(current_principal().tenant, name))
+
+    def ListCounters(self, request, context):  # type: ignore[no-untyped-def]
+        page = self.counters.list_page(
+            current_principal().tenant, request.page_size, request.page_token
+        )
+        return counters_pb2.ListCountersResponse(
+            counters=[counter_message(c) for c in page.counters],
+            next_page_token=page.next_page_token,
+        )
+
+    def IssueNumbers(self, request, context):  # type: ignore[no-untyped-def]
+        violations = errors.Violations()
+        name = counter_type_name(request.counter_type, violations, "counter_type")
+        count = domain.check_issue_count(request.count, violations)
+        violations.raise_if_any()
+        result = self.counters.issue(current_principal(), name, count)
+        return counters_pb2.IssueNumbersResponse(
+            counter=counter_message(result.counter),
+            numbers=result.numbers,
+            first_value=result.first_value,
+            last_value=result.last_value,
+        )

@@ -1,0 +1,83 @@
+"""Errors the domain raises. They know nothing of gRPC: service/rpc/status.py maps
+each kind to its status code in one place.
+
+Every error has a stable UPPER_SNAKE `reason` (sent as google.rpc.ErrorInfo.reason)
+and optional `metadata`; InvalidArgument also carries field violations.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str  # dotted path into the request, e.g. "counters[3].padding"
+    description: str
+    reason: str
+
+
+class ServiceError(Exception):
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        metadata: dict[str, str] | None = None,
+        domain: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.metadata = metadata or {}
+        # The ErrorInfo domain; None means the package of the RPC that failed.
+        self.domain = domain
+
+
+class InvalidArgument(ServiceError):
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        if not violations:
+            raise ValueError("InvalidArgument needs at least one violation")
+        first = violations[0]
+        message = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        super().__init__(first.reason, message)
+        self.violations = list(violations)
+
+
+class NotFound(ServiceError):
+    pass
+
+
+class AlreadyExists(ServiceError):
+    pass
+
+
+class FailedPrecondition(ServiceError):
+    pass
+
+
+class Aborted(ServiceError):
+    pass
+
+
+class OutOfRange(ServiceError):
+    pass
+
+
+class Unauthenticated(ServiceError):
+    pass
+
+
+class PermissionDenied(ServiceError):
+    pass
+
+
+@dataclass
+class Violations:
+    """Collects every problem with a request before raising, so callers see them all."""
+
+    items: list[FieldViolation] = field(default_factory=list)
+
+    def add(self, field_path: str, description: str, reason: str) -> None:
+        self.items.append(FieldViolation(field_path, description, reason))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidArgument(self.items)

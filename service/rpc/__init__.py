@@ -1,0 +1,1 @@
+"""What every servicer shares: error mapping, the request principal, the auth interceptor."""

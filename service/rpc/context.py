@@ -1,0 +1,23 @@
+"""The authenticated principal of the RPC being handled.
+
+The auth interceptor sets it in the worker thread that runs the handler, so a
+servicer reads it with `current_principal()` and never parses metadata itself.
+"""
+
+from contextvars import ContextVar
+
+from service.auth.keys import Principal
+
+_principal: ContextVar[Principal] = ContextVar("principal")
+
+
+def current_principal() -> Principal:
+    return _principal.get()
+
+
+def set_principal(principal: Principal) -> object:
+    return _principal.set(principal)
+
+
+def reset_principal(token: object) -> None:
+    _principal.reset(token)  # type: ignore[arg-type]

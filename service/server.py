@@ -1,0 +1,106 @@
+"""The gRPC server: services, health, reflection and the interceptor, wired once."""
+
+import logging
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import grpc
+from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import FileDescriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import Engine
+
+from service.auth.scopes import method_scopes
+from service.auth.store import KeyStore
+from service.counters.service import Counters
+from service.counters.servicer import CounterServicer
+from service.db.uow import UnitOfWork
+from service.rpc.interceptor import ServiceInterceptor
+
+log = logging.getLogger(__name__)
+
+# The services this server offers, as descriptors (their methods carry the scopes).
+SERVICES = (counters_pb2.DESCRIPTOR.services_by_name["CounterService"],)
+
+
+def all_scopes() -> frozenset[str]:
+    return frozenset(method_scopes(SERVICES).values())
+
+
+class _ReflectionPool:
+    """The default descriptor pool, also finding the file of a method's full name, so
+    `grpcurl describe arcus.counters.v1.CounterService.AdvanceCounter` works."""
+
+    def __init__(self) -> None:
+        self._pool = descriptor_pool.Default()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._pool, name)
+
+    def FindFileContainingSymbol(self, symbol: str) -> FileDescriptor:
+        try:
+            return self._pool.FindFileContainingSymbol(symbol)
+        except KeyError:
+            service, _, method = symbol.rpartition(".")
+            found = self._pool.FindServiceByName(service)
+            if method not in found.methods_by_name:
+                raise
+            return found.file
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+
+    def stop(self, grace: float | None) -> None:
+        """Fails health checks first, so balancers drain us, then lets calls finish."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+
+
+def build_server(
+    engine: Engine, max_workers: int = 32
+) -> tuple[grpc.Server, health.HealthServicer]:
+    uow = UnitOfWork(engine)
+    interceptor = ServiceInterceptor(method_scopes(SERVICES), KeyStore(uow).authenticate)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+        interceptors=[interceptor],
+    )
+    counters_pb2_grpc.add_CounterServiceServicer_to_server(CounterServicer(Counters(uow)), server)
+
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for service in SERVICES:
+        health_servicer.set(service.full_name, health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+
+    reflection.enable_server_reflection(
+        [s.full_name for s in SERVICES] + [health.SERVICE_NAME, reflection.SERVICE_NAME],
+        server,
+        pool=_ReflectionPool(),
+    )
+    return server, health_servicer
+
+
+@contextmanager
+def run_server(
+    engine: Engine, listen: str = "127.0.0.1:0", max_workers: int = 32
+) -> Iterator[RunningServer]:
+    """Serves until the block ends; `listen` with port 0 picks a free port."""
+    server, health_servicer = build_server(engine, max_workers)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    server.start()
+    running = RunningServer(server, port, health_servicer)
+    try:
+        yield running
+    finally:
+        running.stop(grace=5)

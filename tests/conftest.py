@@ -1,0 +1,154 @@
+"""Fixtures: both databases, real servers on port 0, real keys.
+
+Every test that takes `database` (directly or through `server`) runs twice: on an
+SQLite file and on PostgreSQL. PostgreSQL comes from TEST_POSTGRES_URL, or from a
+throwaway cluster started here when its server binaries are on the machine. With
+REQUIRE_POSTGRES=1 (CI) a missing PostgreSQL fails the run instead of skipping.
+"""
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from arcus.counters.v1 import counters_pb2_grpc
+from sqlalchemy import Engine, delete
+
+from service.auth.store import KeyStore
+from service.db.engine import make_engine
+from service.db.migrate import upgrade
+from service.db.models import Base
+from service.db.uow import UnitOfWork
+from service.server import RunningServer, all_scopes, run_server
+from tests import postgres
+
+BACKENDS = ("sqlite", "postgresql")
+_state: dict[str, object] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("TEST_POSTGRES_URL"):
+        _state["pg_url"] = os.environ["TEST_POSTGRES_URL"]
+        _state["pg_note"] = "PostgreSQL from TEST_POSTGRES_URL"
+        return
+    bin_dir = postgres.find_bin_dir()
+    if bin_dir is None:
+        _state["pg_note"] = "PostgreSQL server binaries not found: PostgreSQL tests skipped"
+        return
+    cluster = postgres.start_cluster(bin_dir)
+    _state["cluster"] = cluster
+    _state["pg_url"] = cluster.url
+    _state["pg_note"] = f"throwaway cluster {cluster.version} at {cluster.url}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cluster = _state.pop("cluster", None)
+    if isinstance(cluster, postgres.Cluster):
+        cluster.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"postgresql: {_state.get('pg_note')}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("REQUIRE_POSTGRES") == "1" and "pg_url" not in _state:
+        raise pytest.UsageError(f"REQUIRE_POSTGRES=1 but {_state.get('pg_note')}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    ran = [
+        r
+        for key in ("passed", "failed")
+        for r in terminalreporter.stats.get(key, [])
+        if r.when == "call" and "[postgresql" in r.nodeid
+    ]
+    passed = sum(1 for r in ran if r.passed)
+    terminalreporter.write_line(
+        f"PostgreSQL really used: {passed} of {len(ran)} PostgreSQL test runs passed "
+        f"({_state.get('pg_note')})"
+    )
+
+
+@pytest.fixture(scope="session")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Engine]]:
+    """One migrated engine per backend, made on first use."""
+    made: dict[str, Engine] = {}
+    yield made
+    for engine in made.values():
+        engine.dispose()
+
+
+def _engine(engines: dict[str, Engine], backend: str, tmp: Path) -> Engine:
+    if backend not in engines:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp / 'arcus-test.sqlite3'}"
+        elif "pg_url" in _state:
+            url = str(_state["pg_url"])
+        else:
+            pytest.skip(str(_state.get("pg_note")))
+        engine = make_engine(url, pool_size=40)
+        upgrade(engine)
+        engines[backend] = engine
+    return engines[backend]
+
+
+@pytest.fixture(params=BACKENDS)
+def database(
+    request: pytest.FixtureRequest,
+    engines: dict[str, Engine],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Engine:
+    """A migrated, empty database: SQLite in one run of the test, PostgreSQL in the other."""
+    engine = _engine(engines, request.param, tmp_path_factory.getbasetemp())
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(delete(table))
+    return engine
+
+
+@pytest.fixture
+def server(database: Engine) -> Iterator[RunningServer]:
+    with run_server(database, "127.0.0.1:0") as running:
+        yield running
+
+
+@pytest.fixture
+def channel(server: RunningServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        yield ch
+
+
+@pytest.fixture
+def counters(channel: grpc.Channel) -> counters_pb2_grpc.CounterServiceStub:
+    return counters_pb2_grpc.CounterServiceStub(channel)
+
+
+@dataclass
+class Keys:
+    """Makes real API keys in the test database."""
+
+    store: KeyStore
+
+    def create(
+        self, entity: str = "acme", scopes: list[str] | None = None, mode: str = "live"
+    ) -> str:
+        _, key = self.store.create(entity, mode, scopes or sorted(all_scopes()))
+        return key
+
+
+@pytest.fixture
+def keys(database: Engine) -> Keys:
+    return Keys(KeyStore(UnitOfWork(database)))
+
+
+@pytest.fixture
+def key(keys: Keys) -> str:
+    """A live key of entity `acme` with every scope."""
+    return keys.create()
+
+
+def auth(key: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {key}")]

@@ -1,0 +1,77 @@
+"""Running the service as a user does: `python -m service ...` in its own process."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.postgres import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GRPC_LISTEN")}
+    env.update(overrides)
+    return env
+
+
+def cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        cwd=cwd,
+        env=service_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def wait_until_serving(address: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited: {process.stderr.read() if process.stderr else ''}"
+                )
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                time.sleep(0.1)
+    raise TimeoutError(f"server at {address} did not start")
+
+
+@contextmanager
+def served(cwd: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`python -m service serve` on a free loopback port; stopped with SIGTERM."""
+    address = f"127.0.0.1:{free_port()}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve"],
+        cwd=cwd,
+        env=service_env(GRPC_LISTEN=address, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_serving(address, process)
+        yield address, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,166 @@
+"""The auth interceptor over real gRPC: keys, scopes, modes and tenants."""
+
+import grpc
+import pytest
+from arcus.counters.v1 import counters_pb2 as pb
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from service.auth.store import KeyStore
+from service.db.uow import UnitOfWork
+from tests.conftest import auth
+from tests.errors import rich_error
+
+INVOICE = pb.COUNTER_TYPE_INVOICE
+GET = pb.GetCounterRequest(counter_type=INVOICE)
+
+
+def denied(call, request, metadata):  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request, metadata=metadata)
+    return rich_error(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "reason"),
+    [
+        ([], "API_KEY_MISSING"),
+        ([("authorization", "Basic dXNlcjpwYXNz")], "API_KEY_MALFORMED"),
+        ([("authorization", "Bearer sk_live_123")], "API_KEY_MALFORMED"),
+        ([("authorization", "Bearer ark_live_ent_short")], "API_KEY_MALFORMED"),
+        ([("authorization", "Bearer ark_live_ent_" + "A" * 32)], "API_KEY_INVALID"),
+        ([("authorization", "Bearer ark_test_ent_" + "A" * 32)], "API_KEY_INVALID"),
+    ],
+)
+def test_bad_keys_are_unauthenticated(counters, metadata, reason):
+    error = denied(counters.GetCounter, GET, metadata)
+    assert error.code == grpc.StatusCode.UNAUTHENTICATED
+    assert error.info.reason == reason
+    assert error.info.domain == "arcus.auth.v1"
+
+
+def test_bearer_scheme_is_case_insensitive(counters, key):
+    counters.AdvanceCounter(
+        pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=1, prefix="I"),
+        metadata=[("authorization", f"bearer {key}")],
+    )
+
+
+def test_revoked_key_is_unauthenticated(counters, keys, database):
+    key = keys.create()
+    store = KeyStore(UnitOfWork(database))
+    counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))
+    [record] = store.list_keys()
+    store.revoke(record.id)
+    error = denied(counters.ListCounters, pb.ListCountersRequest(), auth(key))
+    assert error.code == grpc.StatusCode.UNAUTHENTICATED
+    assert error.info.reason == "API_KEY_REVOKED"
+
+
+@pytest.mark.parametrize(
+    ("method", "request_message", "scope"),
+    [
+        (
+            "AdvanceCounter",
+            pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=1, prefix="I"),
+            "migration:write",
+        ),
+        ("BatchAdvanceCounters", pb.BatchAdvanceCountersRequest(), "migration:write"),
+        ("GetCounter", GET, "counters:read"),
+        ("ListCounters", pb.ListCountersRequest(), "counters:read"),
+        ("IssueNumbers", pb.IssueNumbersRequest(counter_type=INVOICE), "counters:write"),
+    ],
+)
+def test_missing_scope_is_permission_denied_naming_the_scope(
+    counters, keys, database, method, request_message, scope
+):
+    every_other_scope = [
+        s for s in ("migration:write", "counters:read", "counters:write") if s != scope
+    ]
+    key = keys.create(scopes=every_other_scope)
+    error = denied(getattr(counters, method), request_message, auth(key))
+    assert error.code == grpc.StatusCode.PERMISSION_DENIED
+    assert error.info.reason == "SCOPE_MISSING"
+    assert error.info.metadata["required_scope"] == scope
+    assert scope in error.message
+
+
+def test_scope_is_enough_on_its_own(counters, keys):
+    migrator = keys.create(scopes=["migration:write"])
+    reader = keys.create(scopes=["counters:read"])
+    counters.AdvanceCounter(
+        pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=7, prefix="I"),
+        metadata=auth(migrator),
+    )
+    assert counters.GetCounter(GET, metadata=auth(reader)).current_value == 7
+
+
+def test_live_and_test_keys_see_disjoint_data(counters, keys):
+    live = keys.create("acme", mode="live")
+    test = keys.create("acme", mode="test")
+    counters.AdvanceCounter(
+        pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=500, prefix="INV-"),
+        metadata=auth(live),
+    )
+    error = denied(counters.GetCounter, GET, auth(test))
+    assert error.code == grpc.StatusCode.NOT_FOUND
+    assert counters.ListCounters(pb.ListCountersRequest(), metadata=auth(test)).counters == []
+    # The test-mode counter is its own: creating and issuing it leaves live alone.
+    counters.AdvanceCounter(
+        pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=3, prefix="T-"),
+        metadata=auth(test),
+    )
+    issued = counters.IssueNumbers(
+        pb.IssueNumbersRequest(counter_type=INVOICE), metadata=auth(test)
+    )
+    assert list(issued.numbers) == ["T-0000004"]
+    assert counters.GetCounter(GET, metadata=auth(live)).current_value == 500
+
+
+def test_entities_see_only_their_own_counters(counters, keys):
+    acme = keys.create("acme")
+    globex = keys.create("globex")
+    counters.AdvanceCounter(
+        pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=10, prefix="A-"),
+        metadata=auth(acme),
+    )
+    assert denied(counters.GetCounter, GET, auth(globex)).code == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError):
+        counters.IssueNumbers(pb.IssueNumbersRequest(counter_type=INVOICE), metadata=auth(globex))
+    assert counters.GetCounter(GET, metadata=auth(acme)).current_value == 10
+
+
+def test_health_and_reflection_need_no_key(channel):
+    health = health_pb2_grpc.HealthStub(channel)
+    assert (
+        health.Check(health_pb2.HealthCheckRequest()).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
+    served = health.Check(health_pb2.HealthCheckRequest(service="arcus.counters.v1.CounterService"))
+    assert served.status == health_pb2.HealthCheckResponse.SERVING
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    [reply] = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+    )
+    names = {s.name for s in reply.list_services_response.service}
+    assert "arcus.counters.v1.CounterService" in names
+
+
+def test_unknown_method_is_unimplemented(channel, key):
+    call = channel.unary_unary("/arcus.counters.v1.CounterService/Nope")
+    with pytest.raises(grpc.RpcError) as caught:
+        call(b"", metadata=auth(key))
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_a_bug_is_internal_with_error_info_never_unknown(counters, key, monkeypatch):
+    from service.counters.service import Counters
+
+    def explode(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug, with a secret in its message")
+
+    monkeypatch.setattr(Counters, "get", explode)
+    error = denied(counters.GetCounter, GET, auth(key))
+    assert error.code == grpc.StatusCode.INTERNAL
+    assert error.info.reason == "INTERNAL"
+    assert "secret" not in error.message

@@ -1,0 +1,138 @@
+"""The admin CLI and `python -m service serve`, run as separate processes."""
+
+import signal
+import stat
+
+import grpc
+import pytest
+from arcus.counters.v1 import counters_pb2 as pb
+from arcus.counters.v1 import counters_pb2_grpc
+from sqlalchemy import Engine, select
+
+from service.db import models
+from tests.conftest import auth
+from tests.errors import rich_error
+from tests.processes import cli, served
+
+
+def url_of(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def test_keys_create_list_revoke(database, counters, tmp_path):
+    url = url_of(database)
+    created = cli(
+        "keys",
+        "create",
+        "--entity",
+        "acme",
+        "--scope",
+        "counters:read",
+        "migration:write",
+        "--test",
+        cwd=tmp_path,
+        DATABASE_URL=url,
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("ark_test_ent_") and len(key) == len("ark_test_ent_") + 32
+    assert "shown only this once" in created.stderr
+
+    # Only the hash is stored.
+    with database.connect() as conn:
+        stored = conn.execute(select(models.ApiKey.key_hash, models.ApiKey.hint)).one()
+    assert key not in stored and len(stored.key_hash) == 64
+
+    response = counters.AdvanceCounter(
+        pb.AdvanceCounterRequest(counter_type=pb.COUNTER_TYPE_INVOICE, advance_to=9, prefix="I"),
+        metadata=auth(key),
+    )
+    assert response.created
+    with pytest.raises(grpc.RpcError) as caught:
+        counters.IssueNumbers(
+            pb.IssueNumbersRequest(counter_type=pb.COUNTER_TYPE_INVOICE), metadata=auth(key)
+        )
+    assert rich_error(caught.value).info.metadata["required_scope"] == "counters:write"
+
+    listed = cli("keys", "list", cwd=tmp_path, DATABASE_URL=url)
+    assert listed.returncode == 0, listed.stderr
+    assert key not in listed.stdout
+    assert (
+        "acme" in listed.stdout and "active" in listed.stdout and "counters:read" in listed.stdout
+    )
+    key_id = listed.stdout.splitlines()[1].split()[0]
+
+    revoked = cli("keys", "revoke", key_id, cwd=tmp_path, DATABASE_URL=url)
+    assert revoked.returncode == 0, revoked.stderr
+    assert (
+        "revoked" in cli("keys", "list", "--entity", "acme", cwd=tmp_path, DATABASE_URL=url).stdout
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        counters.GetCounter(
+            pb.GetCounterRequest(counter_type=pb.COUNTER_TYPE_INVOICE), metadata=auth(key)
+        )
+    assert rich_error(caught.value).info.reason == "API_KEY_REVOKED"
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--entity", "acme", "--scope", "counters:nuke"], "unknown scope"),
+        (["--entity", "bad entity!", "--scope", "counters:read"], "entity"),
+    ],
+)
+def test_keys_create_refuses_bad_input_and_writes_nothing(database, tmp_path, args, complaint):
+    result = cli("keys", "create", *args, cwd=tmp_path, DATABASE_URL=url_of(database))
+    assert result.returncode == 2
+    assert complaint in result.stderr
+    assert result.stdout == ""
+    with database.connect() as conn:
+        assert conn.execute(select(models.ApiKey.id)).all() == []
+
+
+def test_revoking_an_unknown_key_fails(database, tmp_path):
+    result = cli("keys", "revoke", "999", cwd=tmp_path, DATABASE_URL=url_of(database))
+    assert result.returncode == 2
+    assert "no API key with id 999" in result.stderr
+
+
+def test_first_serve_on_the_embedded_default_makes_a_dev_key(tmp_path):
+    with served(tmp_path) as (address, process):
+        key_file = tmp_path / "var" / "dev-api-key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        key = key_file.read_text().strip()
+        assert key.startswith("ark_test_ent_")
+        with grpc.insecure_channel(address) as channel:
+            stub = counters_pb2_grpc.CounterServiceStub(channel)
+            response = stub.AdvanceCounter(
+                pb.AdvanceCounterRequest(
+                    counter_type=pb.COUNTER_TYPE_INVOICE, advance_to=342665, prefix="INV-"
+                ),
+                metadata=auth(key),
+            )
+            assert response.counter.next_number == "INV-0342666"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0  # graceful
+        assert key in process.stderr.read()  # printed once, for the newcomer
+
+    # A second start keeps the data and the key, and makes no new one.
+    with served(tmp_path) as (address, process):
+        assert (tmp_path / "var" / "dev-api-key").read_text().strip() == key
+        with grpc.insecure_channel(address) as channel:
+            counter = counters_pb2_grpc.CounterServiceStub(channel).GetCounter(
+                pb.GetCounterRequest(counter_type=pb.COUNTER_TYPE_INVOICE), metadata=auth(key)
+            )
+        assert counter.current_value == 342665
+    listed = cli("keys", "list", cwd=tmp_path)
+    assert len(listed.stdout.splitlines()) == 2  # header and the one dev key
+
+
+def test_serve_refuses_an_unmigrated_postgresql(tmp_path, engines):
+    from tests.conftest import _state
+
+    if "pg_url" not in _state:
+        pytest.skip("no PostgreSQL")
+    url = str(_state["pg_url"]).replace("/arcus_test", "/postgres")  # never migrated
+    result = cli("serve", cwd=tmp_path, DATABASE_URL=url, GRPC_LISTEN="127.0.0.1:0")
+    assert result.returncode != 0
+    assert "python -m service migrate" in result.stderr
