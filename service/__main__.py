@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from service import logs
-from service.auth.keys import validate_new_key
+from service.auth.keys import generate_key, validate_new_key
 from service.auth.store import KeyStore
 from service.config import Settings
 from service.db.engine import make_engine
@@ -37,21 +37,28 @@ def open_database(settings: Settings) -> Engine:
 
 
 def create_dev_key(engine: Engine) -> None:
-    """First start on the embedded default: a test key for entity `dev`, so a newcomer
-    can call the service at once."""
+    """First start on the embedded default: a test key for entity `dev` with every scope,
+    so a newcomer can call the service at once.
+
+    The file is written before the key is stored: if writing fails nothing is stored,
+    and the next start tries again. The key goes to a terminal, never to the logs.
+    """
     store = KeyStore(UnitOfWork(engine))
     if store.count():
         return
-    record, key = store.create(DEV_ENTITY, "test", sorted(all_scopes()))
+    key = generate_key("test")
     DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(DEV_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    partial = DEV_KEY_FILE.with_suffix(".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(key + "\n")
-    os.chmod(DEV_KEY_FILE, 0o600)
+    os.replace(partial, DEV_KEY_FILE)
+    record, _ = store.create(DEV_ENTITY, "test", sorted(all_scopes()), key)
+    shown = key if sys.stdout.isatty() else "(not shown: output is not a terminal)"
     print(
-        f"Created test API key {record.id} for entity '{DEV_ENTITY}' with every scope "
-        f"(saved to {DEV_KEY_FILE}):\n{key}",
-        file=sys.stderr,
+        f"Created test API key {record.id} for entity '{DEV_ENTITY}' with every scope, "
+        f"saved to {DEV_KEY_FILE}: {shown}",
+        flush=True,
     )
 
 

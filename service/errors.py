@@ -40,6 +40,12 @@ class InvalidArgument(ServiceError):
         super().__init__(first.reason, message)
         self.violations = list(violations)
 
+    def under(self, path: str) -> "InvalidArgument":
+        """The same violations for a request nested at `path`, e.g. "counters[3]."."""
+        return InvalidArgument(
+            [FieldViolation(path + v.field, v.description, v.reason) for v in self.violations]
+        )
+
 
 class NotFound(ServiceError):
     pass

@@ -5,7 +5,7 @@ import binascii
 import json
 from typing import Any
 
-from service.errors import Violations
+from service.errors import FieldViolation, InvalidArgument, Violations
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -41,6 +41,11 @@ def decode_token(kind: str, token: str, position_type: type) -> Any:
             return body["p"]
     except (binascii.Error, ValueError, UnicodeDecodeError):
         pass
-    violations = Violations()
-    violations.add("page_token", "is not a token from a previous response", "PAGE_TOKEN_INVALID")
-    violations.raise_if_any()
+    raise invalid_page_token()
+
+
+def invalid_page_token() -> InvalidArgument:
+    reason = "PAGE_TOKEN_INVALID"
+    return InvalidArgument(
+        [FieldViolation("page_token", "is not a token from a previous response", reason)]
+    )

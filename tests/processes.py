@@ -1,12 +1,15 @@
 """Running the service as a user does: `python -m service ...` in its own process."""
 
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -34,7 +37,7 @@ def cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def wait_until_serving(address: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+def wait_until_serving(address: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -52,21 +55,41 @@ def wait_until_serving(address: str, process: subprocess.Popen[str], timeout: fl
     raise TimeoutError(f"server at {address} did not start")
 
 
+@dataclass
+class Served:
+    address: str
+    process: subprocess.Popen[bytes]
+    stdout: Path  # with a terminal, what the terminal showed
+    stderr: Path
+
+    def output(self) -> str:
+        return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
+
+
 @contextmanager
-def served(cwd: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`python -m service serve` on a free loopback port; stopped with SIGTERM."""
+def served(cwd: Path, terminal: bool = False, **env: str) -> Iterator[Served]:
+    """`python -m service serve` on a free loopback port, stopped with SIGTERM.
+
+    Output goes to files (a pipe nobody reads could fill and stall the server);
+    with `terminal`, stdout is a pseudo-terminal, as under `make run`.
+    """
     address = f"127.0.0.1:{free_port()}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve"],
-        cwd=cwd,
-        env=service_env(GRPC_LISTEN=address, **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    stdout, stderr = cwd / "serve.stdout", cwd / "serve.stderr"
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        leader, follower = pty.openpty() if terminal else (None, None)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve"],
+            cwd=cwd,
+            env=service_env(GRPC_LISTEN=address, **env),
+            stdout=follower if terminal else out,
+            stderr=err,
+        )
+    served = Served(address, process, stdout, stderr)
     try:
         wait_until_serving(address, process)
-        yield address, process
+        if leader is not None:
+            stdout.write_bytes(_drain(leader))
+        yield served
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -75,3 +98,13 @@ def served(cwd: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for fd in (leader, follower):
+            if fd is not None:
+                os.close(fd)
+
+
+def _drain(fd: int) -> bytes:
+    data = b""
+    while select.select([fd], [], [], 0.2)[0]:
+        data += os.read(fd, 65536)
+    return data

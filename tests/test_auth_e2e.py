@@ -9,7 +9,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from service.auth.store import KeyStore
 from service.db.uow import UnitOfWork
 from tests.conftest import auth
-from tests.errors import rich_error
+from tests.errors import from_status, rich_error
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
 GET = pb.GetCounterRequest(counter_type=INVOICE)
@@ -164,3 +164,44 @@ def test_a_bug_is_internal_with_error_info_never_unknown(counters, key, monkeypa
     assert error.code == grpc.StatusCode.INTERNAL
     assert error.info.reason == "INTERNAL"
     assert "secret" not in error.message
+
+
+def test_a_bug_in_one_batch_item_fails_only_that_item(counters, key, monkeypatch):
+    from service.counters.service import Counters
+
+    real_advance = Counters.advance
+
+    def flaky(self, principal, request):  # type: ignore[no-untyped-def]
+        if request.counter_type == "po":
+            raise RuntimeError("lost the database mid-batch")
+        return real_advance(self, principal, request)
+
+    monkeypatch.setattr(Counters, "advance", flaky)
+    items = [
+        pb.AdvanceCounterRequest(counter_type=t, advance_to=3, prefix="X")
+        for t in (pb.COUNTER_TYPE_INVOICE, pb.COUNTER_TYPE_PO, pb.COUNTER_TYPE_ORDER)
+    ]
+    results = counters.BatchAdvanceCounters(
+        pb.BatchAdvanceCountersRequest(counters=items), metadata=auth(key)
+    ).results
+    assert [r.status.code for r in results] == [0, 13, 0]
+    assert from_status(results[1].status).info.reason == "INTERNAL"
+    assert "database" not in results[1].status.message
+    listed = counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key)).counters
+    assert [c.counter_type for c in listed] == [pb.COUNTER_TYPE_ORDER, pb.COUNTER_TYPE_INVOICE]
+
+
+def test_undecodable_request_is_invalid_argument(channel, key):
+    call = channel.unary_unary("/arcus.counters.v1.CounterService/GetCounter")
+    with pytest.raises(grpc.RpcError) as caught:
+        call(b"\xff\xff\xff", metadata=auth(key))
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.info.reason == "MESSAGE_MALFORMED"
+
+
+def test_undecodable_request_still_needs_a_key(channel):
+    call = channel.unary_unary("/arcus.counters.v1.CounterService/GetCounter")
+    with pytest.raises(grpc.RpcError) as caught:
+        call(b"\xff\xff\xff")
+    assert rich_error(caught.value).code == grpc.StatusCode.UNAUTHENTICATED

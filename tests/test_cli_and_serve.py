@@ -97,12 +97,12 @@ def test_revoking_an_unknown_key_fails(database, tmp_path):
 
 
 def test_first_serve_on_the_embedded_default_makes_a_dev_key(tmp_path):
-    with served(tmp_path) as (address, process):
+    with served(tmp_path, terminal=True) as server:
         key_file = tmp_path / "var" / "dev-api-key"
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         key = key_file.read_text().strip()
         assert key.startswith("ark_test_ent_")
-        with grpc.insecure_channel(address) as channel:
+        with grpc.insecure_channel(server.address) as channel:
             stub = counters_pb2_grpc.CounterServiceStub(channel)
             response = stub.AdvanceCounter(
                 pb.AdvanceCounterRequest(
@@ -111,20 +111,29 @@ def test_first_serve_on_the_embedded_default_makes_a_dev_key(tmp_path):
                 metadata=auth(key),
             )
             assert response.counter.next_number == "INV-0342666"
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 0  # graceful
-        assert key in process.stderr.read()  # printed once, for the newcomer
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=15) == 0  # graceful
+        assert key in server.stdout.read_text()  # shown to the newcomer's terminal
+        assert key not in server.stderr.read_text()  # never in the logs
+        assert '"shutting down' in server.stderr.read_text()  # JSON log lines
 
     # A second start keeps the data and the key, and makes no new one.
-    with served(tmp_path) as (address, process):
+    with served(tmp_path) as server:
         assert (tmp_path / "var" / "dev-api-key").read_text().strip() == key
-        with grpc.insecure_channel(address) as channel:
+        with grpc.insecure_channel(server.address) as channel:
             counter = counters_pb2_grpc.CounterServiceStub(channel).GetCounter(
                 pb.GetCounterRequest(counter_type=pb.COUNTER_TYPE_INVOICE), metadata=auth(key)
             )
         assert counter.current_value == 342665
     listed = cli("keys", "list", cwd=tmp_path)
     assert len(listed.stdout.splitlines()) == 2  # header and the one dev key
+
+
+def test_without_a_terminal_the_dev_key_is_only_in_its_file(tmp_path):
+    with served(tmp_path) as server:
+        key = (tmp_path / "var" / "dev-api-key").read_text().strip()
+    assert "var/dev-api-key" in server.stdout.read_text()
+    assert key not in server.output()
 
 
 def test_serve_refuses_an_unmigrated_postgresql(tmp_path, engines):

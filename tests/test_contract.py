@@ -6,6 +6,7 @@ from arcus.counters.v1 import counters_pb2
 
 from service import protogen
 from service.auth.scopes import method_scopes
+from service.counters.domain import COUNTER_TYPES
 from service.server import SERVICES
 
 
@@ -66,3 +67,5 @@ def test_counter_types_follow_the_reference_order():
     assert names[1:22] == [f"COUNTER_TYPE_{r.upper()}" for r in reference]
     assert counters_pb2.COUNTER_TYPE_PAYMENT_BATCH == 21
     assert counters_pb2.COUNTER_TYPE_AR_ADVANCE == 22
+    # The domain's list is the enum's, in the same order.
+    assert [f"COUNTER_TYPE_{t.upper()}" for t in COUNTER_TYPES] == names[1:]

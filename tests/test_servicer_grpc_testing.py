@@ -4,10 +4,13 @@ grpc_testing runs no server interceptors, so the servicer's methods are wrapped 
 the interceptor's own guard, exactly as the real server wraps them.
 """
 
+from concurrent import futures
+
 import grpc
 import grpc_testing
 import pytest
 from arcus.counters.v1 import counters_pb2 as pb
+from arcus.counters.v1 import counters_pb2_grpc
 
 from service.auth.scopes import method_scopes
 from service.auth.store import KeyStore
@@ -17,6 +20,7 @@ from service.db.uow import UnitOfWork
 from service.rpc.interceptor import ServiceInterceptor
 from service.server import SERVICES
 from tests.conftest import auth
+from tests.errors import rich_error
 
 SERVICE = pb.DESCRIPTOR.services_by_name["CounterService"]
 
@@ -97,3 +101,24 @@ def test_bad_input_and_missing_counter(test_server, key):
         test_server, "GetCounter", pb.GetCounterRequest(counter_type=2), auth(key)
     )
     assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_method_without_a_scope_is_refused_not_opened(database, key):
+    """Deny by default: a servicer registered without a declared scope answers no one."""
+    uow = UnitOfWork(database)
+    interceptor = ServiceInterceptor({}, KeyStore(uow).authenticate)  # knows no scopes
+    server = grpc.server(futures.ThreadPoolExecutor(2), interceptors=[interceptor])
+    counters_pb2_grpc.add_CounterServiceServicer_to_server(CounterServicer(Counters(uow)), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
+            counters_pb2_grpc.CounterServiceStub(channel).GetCounter(
+                pb.GetCounterRequest(counter_type=2), metadata=auth(key)
+            )
+        assert rich_error(caught.value).info.reason == "METHOD_NOT_GUARDED"
+    finally:
+        server.stop(None)

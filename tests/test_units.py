@@ -59,18 +59,18 @@ def test_issue_result_lists_its_numbers():
     [
         (domain.AdvanceRequest("invoice", 0, "", 1), {}),
         (domain.AdvanceRequest("invoice", 10, "A" * 20, 12), {}),
-        (domain.AdvanceRequest("invoice", -1), {"x.advance_to": "ADVANCE_TO_NEGATIVE"}),
-        (domain.AdvanceRequest("invoice", 1, "A" * 21), {"x.prefix": "PREFIX_TOO_LONG"}),
-        (domain.AdvanceRequest("invoice", 1, "A\u0007"), {"x.prefix": "PREFIX_NOT_PRINTABLE"}),
-        (domain.AdvanceRequest("invoice", 1, "A\u00a0B"), {"x.prefix": "PREFIX_NOT_PRINTABLE"}),
+        (domain.AdvanceRequest("invoice", -1), {"advance_to": "ADVANCE_TO_NEGATIVE"}),
+        (domain.AdvanceRequest("invoice", 1, "A" * 21), {"prefix": "PREFIX_TOO_LONG"}),
+        (domain.AdvanceRequest("invoice", 1, "A\u0007"), {"prefix": "PREFIX_NOT_PRINTABLE"}),
+        (domain.AdvanceRequest("invoice", 1, "A\u00a0B"), {"prefix": "PREFIX_NOT_PRINTABLE"}),
         (domain.AdvanceRequest("invoice", 1, "Ärger-€"), {}),
-        (domain.AdvanceRequest("invoice", 1, None, 0), {"x.padding": "PADDING_OUT_OF_RANGE"}),
-        (domain.AdvanceRequest("invoice", 1, None, 13), {"x.padding": "PADDING_OUT_OF_RANGE"}),
+        (domain.AdvanceRequest("invoice", 1, None, 0), {"padding": "PADDING_OUT_OF_RANGE"}),
+        (domain.AdvanceRequest("invoice", 1, None, 13), {"padding": "PADDING_OUT_OF_RANGE"}),
     ],
 )
 def test_check_advance(request_, expected):
     violations = Violations()
-    domain.check_advance(request_, violations, "x.")
+    domain.check_advance(request_, violations)
     assert {v.field: v.reason for v in violations.items} == expected
 
 
@@ -78,9 +78,11 @@ def test_new_counter_needs_a_prefix_and_defaults_padding_to_7():
     assert domain.new_counter_fields(domain.AdvanceRequest("po", 1, "PO-")) == ("PO-", 7)
     assert domain.new_counter_fields(domain.AdvanceRequest("po", 1, "", 3)) == ("", 3)
     with pytest.raises(InvalidArgument) as caught:
-        domain.new_counter_fields(domain.AdvanceRequest("po", 1), "counters[4].")
-    assert caught.value.violations[0].field == "counters[4].prefix"
-    assert caught.value.reason == "PREFIX_REQUIRED"
+        domain.new_counter_fields(domain.AdvanceRequest("po", 1))
+    nested = caught.value.under("counters[4].")
+    assert nested.violations[0].field == "counters[4].prefix"
+    assert nested.reason == "PREFIX_REQUIRED"
+    assert "counters[4].prefix: is required" in nested.message
 
 
 @pytest.mark.parametrize(
@@ -100,6 +102,13 @@ def test_batch_size(size, ok):
     else:
         with pytest.raises(InvalidArgument):
             domain.check_batch_size(size)
+
+
+def test_counters_sort_in_the_reference_order():
+    made = [domain.Counter(t, "", 1, 0, NOW, NOW) for t in ("ar_advance", "account", "order", "po")]
+    assert [c.counter_type for c in domain.in_type_order(made)] == [
+        "order", "po", "account", "ar_advance",
+    ]  # fmt: skip
 
 
 def test_counter_exhausted_is_out_of_range():
@@ -141,16 +150,16 @@ def test_parse_bearer_accepts():
 
 def test_principal_for_revoked_and_scopes():
     record = keys.ApiKeyRecord(1, "h", "acme", "live", ("counters:read",), NOW, None)
-    principal = keys.principal_for("k", record)
+    principal = keys.principal_for(record)
     assert principal.tenant == keys.Tenant("acme", "live")
     principal.require("counters:read")
     with pytest.raises(PermissionDenied) as caught:
         principal.require("counters:write")
     assert caught.value.metadata == {"required_scope": "counters:write"}
     with pytest.raises(Unauthenticated):
-        keys.principal_for("k", None)
+        keys.principal_for(None)
     with pytest.raises(Unauthenticated):
-        keys.principal_for("k", keys.ApiKeyRecord(1, "h", "acme", "live", (), NOW, NOW))
+        keys.principal_for(keys.ApiKeyRecord(1, "h", "acme", "live", (), NOW, NOW))
 
 
 def test_validate_new_key():

@@ -87,7 +87,7 @@ def parse_bearer(values: list[str]) -> str:
     return key
 
 
-def principal_for(key: str, record: ApiKeyRecord | None) -> Principal:
+def principal_for(record: ApiKeyRecord | None) -> Principal:
     """The principal a presented key stands for, or UNAUTHENTICATED."""
     if record is None:
         raise Unauthenticated("API_KEY_INVALID", "unknown API key", domain=AUTH_DOMAIN)

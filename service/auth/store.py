@@ -51,9 +51,12 @@ class KeyStore:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
 
-    def create(self, entity_id: str, mode: str, scopes: list[str]) -> tuple[ApiKeyRecord, str]:
-        """Stores a new key and returns it with the plaintext, which is never stored."""
-        key = generate_key(mode)
+    def create(
+        self, entity_id: str, mode: str, scopes: list[str], key: str | None = None
+    ) -> tuple[ApiKeyRecord, str]:
+        """Stores a new key (or `key`, made by generate_key) and returns it with its
+        plaintext, which is never stored."""
+        key = key or generate_key(mode)
         now = datetime.now(UTC)
         with self.uow.transaction() as conn:
             ensure_entity(conn, entity_id, now)
@@ -108,4 +111,4 @@ class KeyStore:
     def authenticate(self, authorization: list[str]) -> Principal:
         """The principal behind `authorization` metadata values, or UNAUTHENTICATED."""
         key = parse_bearer(authorization)
-        return principal_for(key, self.find(key))
+        return principal_for(self.find(key))

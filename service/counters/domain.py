@@ -5,6 +5,13 @@ from datetime import datetime
 
 from service.errors import NotFound, OutOfRange, Violations
 
+# The document types with counters: the reference's, in its order, then AR advances.
+COUNTER_TYPES = (
+    "order", "invoice", "quote", "po", "rma", "journal", "account", "vendor_bill",
+    "ap_payment", "check", "transfer", "vendor_return", "refund", "inventory_txn",
+    "work_order", "fixed_asset", "lease", "lease_payment", "deposit", "vendor_credit",
+    "payment_batch", "ar_advance",
+)  # fmt: skip
 MAX_VALUE = 2**63 - 1  # int64: the wire type and the column type
 MAX_PREFIX_LENGTH = 20
 DEFAULT_PADDING = 7
@@ -66,15 +73,16 @@ def format_number(prefix: str, padding: int, value: int) -> str:
     return f"{prefix}{value:0{padding}d}"
 
 
-def check_advance(request: AdvanceRequest, violations: Violations, path: str = "") -> None:
-    """Adds every problem with `request` to `violations`; `path` prefixes field names."""
+def check_advance(request: AdvanceRequest, violations: Violations) -> None:
+    """Adds every problem with `request` to `violations`. Prefix and padding are checked
+    even when the counter exists (and they will be ignored): bad input is never accepted."""
     if request.advance_to < 0:
-        violations.add(f"{path}advance_to", "must be 0 or more", "ADVANCE_TO_NEGATIVE")
+        violations.add("advance_to", "must be 0 or more", "ADVANCE_TO_NEGATIVE")
     if request.prefix is not None:
-        check_prefix(request.prefix, violations, f"{path}prefix")
+        check_prefix(request.prefix, violations, "prefix")
     if request.padding is not None and not MIN_PADDING <= request.padding <= MAX_PADDING:
         violations.add(
-            f"{path}padding",
+            "padding",
             f"must be {MIN_PADDING}..{MAX_PADDING}, got {request.padding}",
             "PADDING_OUT_OF_RANGE",
         )
@@ -91,18 +99,22 @@ def check_prefix(prefix: str, violations: Violations, field_path: str) -> None:
         violations.add(field_path, "must contain only printable characters", "PREFIX_NOT_PRINTABLE")
 
 
-def new_counter_fields(request: AdvanceRequest, path: str = "") -> tuple[str, int]:
+def new_counter_fields(request: AdvanceRequest) -> tuple[str, int]:
     """Prefix and padding for a counter that does not exist yet; prefix is then required."""
     if request.prefix is None:
         violations = Violations()
         violations.add(
-            f"{path}prefix",
+            "prefix",
             f"is required: the entity has no {request.counter_type} counter yet",
             "PREFIX_REQUIRED",
         )
         violations.raise_if_any()
     padding = DEFAULT_PADDING if request.padding is None else request.padding
     return request.prefix or "", padding
+
+
+def in_type_order(counters: list[Counter]) -> list[Counter]:
+    return sorted(counters, key=lambda c: COUNTER_TYPES.index(c.counter_type))
 
 
 def check_issue_count(count: int, violations: Violations) -> int:

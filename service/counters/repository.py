@@ -7,13 +7,14 @@ expressions per call costs more than running them.
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.auth.keys import Tenant
 from service.counters.domain import MAX_VALUE, Counter
 from service.db.models import Counter as CounterRow
 from service.db.models import CounterEvent
+from service.db.types import UtcDateTime
 
 _COLUMNS = (
     CounterRow.counter_type,
@@ -37,23 +38,22 @@ _SET_VALUE = (
     .returning(*_COLUMNS)
 )
 # One atomic statement; its row lock is held to commit, so concurrent callers queue
-# and each gets its own contiguous run. The guard keeps the sum within int64.
+# and each gets its own contiguous run. The guard keeps the sum within int64. A caller
+# read the clock before it queued, so update_time keeps the later of the two.
+_NOW = bindparam("b_now", type_=UtcDateTime())
 _INCREMENT = (
     update(CounterRow)
     .where(_ONE & (CounterRow.current_value <= MAX_VALUE - bindparam("b_count")))
     .values(
         current_value=CounterRow.current_value + bindparam("b_count"),
-        update_time=bindparam("b_now"),
+        update_time=case(
+            (CounterRow.update_time > _NOW, CounterRow.update_time),
+            else_=_NOW,
+        ),
     )
     .returning(*_COLUMNS)
 )
-_PAGE = (
-    select(*_COLUMNS)
-    .where(_OF_TENANT)
-    .order_by(CounterRow.counter_type)
-    .limit(bindparam("b_limit"))
-)
-_PAGE_AFTER = _PAGE.where(CounterRow.counter_type > bindparam("b_after"))
+_ALL = select(*_COLUMNS).where(_OF_TENANT)
 _RECORD_EVENT = insert(CounterEvent)
 
 
@@ -122,14 +122,9 @@ class CounterRepository:
         """Adds `count`; None when the counter is missing or would pass MAX_VALUE."""
         return self._one(_INCREMENT, counter_type=counter_type, count=count, now=now)
 
-    def page(self, after: str | None, limit: int) -> list[Counter]:
-        if after is None:
-            rows = self.conn.execute(_PAGE, {**self.tenant, "b_limit": limit})
-        else:
-            rows = self.conn.execute(
-                _PAGE_AFTER, {**self.tenant, "b_limit": limit, "b_after": after}
-            )
-        return [Counter(*row) for row in rows]
+    def all(self) -> list[Counter]:
+        """The tenant's counters: at most one per counter type, so always a handful."""
+        return [Counter(*row) for row in self.conn.execute(_ALL, self.tenant)]
 
     def record_event(
         self,

@@ -5,17 +5,19 @@ from datetime import UTC, datetime
 
 from service.auth.keys import Principal, Tenant
 from service.counters.domain import (
+    COUNTER_TYPES,
     AdvanceRequest,
     AdvanceResult,
     Counter,
     IssueResult,
     counter_exhausted,
     counter_not_found,
+    in_type_order,
     new_counter_fields,
 )
 from service.counters.repository import CounterRepository
 from service.db.uow import UnitOfWork
-from service.pagination import decode_token, encode_token, page_size
+from service.pagination import decode_token, encode_token, invalid_page_token, page_size
 
 _PAGE_KIND = "counters"
 
@@ -30,39 +32,32 @@ class Counters:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
 
-    def advance(
-        self, principal: Principal, request: AdvanceRequest, path: str = ""
-    ) -> AdvanceResult:
+    def advance(self, principal: Principal, request: AdvanceRequest) -> AdvanceResult:
         """Raises the counter to `request.advance_to`, creating it if missing.
 
-        `request` has passed check_advance; `path` names it in errors (batch items).
+        `request` has passed check_advance. The clock is read only once the row is
+        locked, so update times and audit times follow the order of the changes.
         """
-        now = datetime.now(UTC)
+        kind, target, key_id = request.counter_type, request.advance_to, principal.key_id
         with self.uow.transaction() as conn:
             counters = CounterRepository(conn, principal.tenant)
-            kind = request.counter_type
             counter = counters.get(kind, lock=True)
             if counter is None:
-                prefix, padding = new_counter_fields(request, path)
-                created = counters.create(kind, prefix, padding, request.advance_to, now)
+                prefix, padding = new_counter_fields(request)
+                created = counters.create(kind, prefix, padding, target, datetime.now(UTC))
                 if created is not None:
-                    counters.record_event(
-                        kind, "create", None, request.advance_to, principal.key_id, now
-                    )
+                    counters.record_event(kind, "create", None, target, key_id, created.create_time)
                     return AdvanceResult(created, advanced=True, created=True, previous_value=0)
                 counter = counters.get(kind, lock=True)  # created concurrently: advance that
                 assert counter is not None
-            if counter.current_value >= request.advance_to:
+            previous = counter.current_value
+            if previous >= target:
                 return AdvanceResult(
-                    counter, advanced=False, created=False, previous_value=counter.current_value
+                    counter, advanced=False, created=False, previous_value=previous
                 )
-            advanced = counters.set_value(kind, request.advance_to, now)
-            counters.record_event(
-                kind, "advance", counter.current_value, request.advance_to, principal.key_id, now
-            )
-            return AdvanceResult(
-                advanced, advanced=True, created=False, previous_value=counter.current_value
-            )
+            counter = counters.set_value(kind, target, datetime.now(UTC))
+            counters.record_event(kind, "advance", previous, target, key_id, counter.update_time)
+            return AdvanceResult(counter, advanced=True, created=False, previous_value=previous)
 
     def get(self, tenant: Tenant, counter_type: str) -> Counter:
         with self.uow.transaction(read_only=True) as conn:
@@ -72,12 +67,19 @@ class Counters:
         return counter
 
     def list_page(self, tenant: Tenant, requested_size: int, page_token: str) -> CounterPage:
+        """Counters in counter-type order. A tenant has at most len(COUNTER_TYPES) of
+        them, so they are read whole; the token holds the last type returned."""
         size = page_size(requested_size)
         after = decode_token(_PAGE_KIND, page_token, str)
+        if after is not None and after not in COUNTER_TYPES:
+            raise invalid_page_token()
         with self.uow.transaction(read_only=True) as conn:
-            rows = CounterRepository(conn, tenant).page(after, size + 1)
-        page = rows[:size]
-        next_token = encode_token(_PAGE_KIND, page[-1].counter_type) if len(rows) > size else ""
+            ordered = in_type_order(CounterRepository(conn, tenant).all())
+        if after is not None:
+            start = COUNTER_TYPES.index(after)
+            ordered = [c for c in ordered if COUNTER_TYPES.index(c.counter_type) > start]
+        page = ordered[:size]
+        next_token = encode_token(_PAGE_KIND, page[-1].counter_type) if len(ordered) > size else ""
         return CounterPage(page, next_token)
 
     def issue(self, principal: Principal, counter_type: str, count: int) -> IssueResult:
@@ -93,6 +95,11 @@ class Counters:
                 raise counter_exhausted(existing, count)
             first = counter.current_value - count + 1
             counters.record_event(
-                counter_type, "issue", first - 1, counter.current_value, principal.key_id, now
+                counter_type,
+                "issue",
+                first - 1,
+                counter.current_value,
+                principal.key_id,
+                counter.update_time,
             )
         return IssueResult(counter, first, counter.current_value)

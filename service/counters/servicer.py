@@ -4,12 +4,13 @@ from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from service import errors
+from service.auth.keys import Principal
 from service.counters import domain
 from service.counters.service import Counters
 from service.rpc.context import current_principal
-from service.rpc.status import ok_status_proto, to_status_proto
+from service.rpc.status import ok_status_proto, status_for
 
-PACKAGE = "arcus.counters.v1"
+PACKAGE = counters_pb2.DESCRIPTOR.package
 _TYPE_PREFIX = "COUNTER_TYPE_"
 
 
@@ -29,17 +30,15 @@ def counter_type_value(name: str) -> int:
     return counters_pb2.CounterType.Value(_TYPE_PREFIX + name.upper())
 
 
-def advance_request(
-    message: counters_pb2.AdvanceCounterRequest, path: str = ""
-) -> domain.AdvanceRequest:
+def advance_request(message: counters_pb2.AdvanceCounterRequest) -> domain.AdvanceRequest:
     violations = errors.Violations()
     request = domain.AdvanceRequest(
-        counter_type=counter_type_name(message.counter_type, violations, f"{path}counter_type"),
+        counter_type=counter_type_name(message.counter_type, violations, "counter_type"),
         advance_to=message.advance_to,
         prefix=message.prefix if message.HasField("prefix") else None,
         padding=message.padding if message.HasField("padding") else None,
     )
-    domain.check_advance(request, violations, path)
+    domain.check_advance(request, violations)
     violations.raise_if_any()
     return request
 
@@ -82,22 +81,26 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
     def BatchAdvanceCounters(self, request, context):  # type: ignore[no-untyped-def]
         domain.check_batch_size(len(request.counters))
         principal = current_principal()
-        results = []
-        for index, item in enumerate(request.counters):
-            path = f"counters[{index}]."
-            try:
-                result = self.counters.advance(principal, advance_request(item, path), path)
-            except errors.ServiceError as error:
-                results.append(
-                    counters_pb2.AdvanceCounterResult(status=to_status_proto(error, PACKAGE))
-                )
-            else:
-                results.append(
-                    counters_pb2.AdvanceCounterResult(
-                        status=ok_status_proto(), response=advance_response(result)
-                    )
-                )
+        results = [
+            self._advance_item(principal, index, item)
+            for index, item in enumerate(request.counters)
+        ]
         return counters_pb2.BatchAdvanceCountersResponse(results=results)
+
+    def _advance_item(
+        self, principal: Principal, index: int, item: counters_pb2.AdvanceCounterRequest
+    ) -> counters_pb2.AdvanceCounterResult:
+        """One batch item in its own transaction: its failure is its own result."""
+        try:
+            result = self.counters.advance(principal, advance_request(item))
+        except Exception as error:
+            if isinstance(error, errors.InvalidArgument):
+                error = error.under(f"counters[{index}].")
+            where = f"BatchAdvanceCounters item {index}"
+            return counters_pb2.AdvanceCounterResult(status=status_for(error, PACKAGE, where))
+        return counters_pb2.AdvanceCounterResult(
+            status=ok_status_proto(), response=advance_response(result)
+        )
 
     def GetCounter(self, request, context):  # type: ignore[no-untyped-def]
         violations = errors.Violations()

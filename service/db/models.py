@@ -6,7 +6,16 @@ entity see disjoint data.
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.db.types import UtcDateTime
@@ -33,6 +42,7 @@ class Entity(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("mode IN ('live', 'test')", name="mode"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     # Hex SHA-256 of the whole key; the key itself is never stored.
@@ -47,7 +57,14 @@ class ApiKey(Base):
 
 
 class Counter(Base):
+    """The database refuses what the domain never writes: the last line of defence."""
+
     __tablename__ = "counters"
+    __table_args__ = (
+        CheckConstraint("mode IN ('live', 'test')", name="mode"),
+        CheckConstraint("padding BETWEEN 1 AND 12", name="padding"),
+        CheckConstraint("current_value >= 0", name="current_value"),
+    )
 
     entity_id: Mapped[str] = mapped_column(ForeignKey("entities.id"), primary_key=True)
     mode: Mapped[str] = mapped_column(String(4), primary_key=True)

@@ -18,6 +18,8 @@ class UnitOfWork:
 
     @contextmanager
     def transaction(self, read_only: bool = False) -> Iterator[Connection]:
+        """`read_only` declares that the block only reads: SQLite then starts a plain
+        BEGIN instead of taking the write lock up front (see db/engine.py)."""
         with self.engine.connect() as conn:
             if read_only:
                 conn = conn.execution_options(read_only=True)

@@ -1,25 +1,39 @@
 """The one server interceptor: authenticates the key, checks the method's scope,
-and maps every error a handler raises to a google.rpc.Status."""
+and turns every error a handler raises into a google.rpc.Status."""
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from service import errors
-from service.auth.keys import Principal
+from service.auth.keys import AUTH_DOMAIN, Principal
 from service.rpc import context as rpc_context
-from service.rpc.status import internal_status_proto, to_grpc_status, to_status_proto
-
-log = logging.getLogger(__name__)
+from service.rpc.status import status_for, to_grpc_status
 
 Authenticate = Callable[[list[str]], Principal]
+Behavior = Callable[[Any, grpc.ServicerContext], Any]
+
+# Served to anyone: health checks and reflection carry no tenant data.
+PUBLIC_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so the guard can answer
+    INVALID_ARGUMENT with details instead of gRPC's bare INTERNAL."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class ServiceInterceptor(grpc.ServerInterceptor):
-    """Guards every method that has a required scope; passes the rest (health,
-    reflection) through untouched."""
+    """Guards every method that declares a scope; lets health and reflection through;
+    refuses any other method it finds (a service registered without a scope)."""
 
     def __init__(self, method_scopes: dict[str, str], authenticate: Authenticate) -> None:
         self._method_scopes = method_scopes
@@ -31,42 +45,44 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        method = handler_call_details.method  # type: ignore[attr-defined]
-        scope = self._method_scopes.get(method)
-        if handler is None or scope is None:
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or method.startswith(PUBLIC_SERVICES):
             return handler
-        if handler.unary_unary is None:
-            raise TypeError(f"{method}: only unary methods are guarded")
+        scope = self._method_scopes.get(method)
+        if scope is None or handler.unary_unary is None:
+            return grpc.unary_unary_rpc_method_handler(_refuse(method))
         return grpc.unary_unary_rpc_method_handler(
             self.guard(method, scope, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
-    def guard(
-        self, method: str, scope: str, behavior: Callable[[Any, grpc.ServicerContext], Any]
-    ) -> Callable[[Any, grpc.ServicerContext], Any]:
-        """`behavior` run as `principal`, with its errors turned into statuses."""
-        domain = method.lstrip("/").split("/")[0].rsplit(".", 1)[0]  # the proto package
+    def guard(self, method: str, scope: str, behavior: Behavior) -> Behavior:
+        """`behavior` run as the caller's principal, with its errors turned into statuses."""
+        domain = package_of(method)
 
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             try:
                 principal = self._authenticate(_authorization(context))
                 principal.require(scope)
+                if isinstance(request, _Undecodable):
+                    raise _bad_message(request.error)
                 token = rpc_context.set_principal(principal)
                 try:
                     return behavior(request, context)
                 finally:
                     rpc_context.reset_principal(token)
-            except errors.ServiceError as error:
-                status = to_status_proto(error, domain)
-            except Exception:
-                log.exception("unhandled error in %s", method)
-                status = internal_status_proto(domain)
-            # Outside the try: abort raises, and must not be caught as a bug.
+            except Exception as error:
+                status = status_for(error, domain, method)
+            # Outside the try: abort raises, and must not be taken for a bug.
             abort(context, to_grpc_status(status))
 
         return guarded
+
+
+def package_of(method: str) -> str:
+    """ "/arcus.counters.v1.CounterService/GetCounter" -> "arcus.counters.v1"."""
+    return method.lstrip("/").split("/")[0].rsplit(".", 1)[0]
 
 
 def abort(context: grpc.ServicerContext, status: grpc.Status) -> None:
@@ -74,6 +90,36 @@ def abort(context: grpc.ServicerContext, status: grpc.Status) -> None:
     context (which lacks `abort_with_status`) runs the same path as the server."""
     context.set_trailing_metadata(status.trailing_metadata)  # type: ignore[attr-defined]
     context.abort(status.code, status.details)  # type: ignore[attr-defined]
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
+    def deserialize(data: bytes) -> Any:
+        if deserializer is None:
+            return data
+        try:
+            return deserializer(data)
+        except (DecodeError, ValueError) as error:
+            return _Undecodable(error)
+
+    return deserialize
+
+
+def _bad_message(error: Exception) -> errors.InvalidArgument:
+    violations = errors.Violations()
+    violations.add("", f"the request message does not parse: {error}", "MESSAGE_MALFORMED")
+    return errors.InvalidArgument(violations.items)
+
+
+def _refuse(method: str) -> Behavior:
+    def refuse(request: Any, context: grpc.ServicerContext) -> None:
+        error = errors.PermissionDenied(
+            "METHOD_NOT_GUARDED",
+            f"{method} declares no required scope, so no key may call it",
+            domain=AUTH_DOMAIN,
+        )
+        abort(context, to_grpc_status(status_for(error, package_of(method), method)))
+
+    return refuse
 
 
 def _authorization(context: grpc.ServicerContext) -> list[str]:

@@ -1,5 +1,7 @@
 """The one place that turns errors into gRPC statuses (google.rpc.Status with details)."""
 
+import logging
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -19,6 +21,8 @@ _CODES: dict[type[errors.ServiceError], grpc.StatusCode] = {
 }
 
 INTERNAL_REASON = "INTERNAL"
+
+log = logging.getLogger(__name__)
 
 
 def status_code(error: errors.ServiceError) -> grpc.StatusCode:
@@ -57,8 +61,16 @@ def to_status_proto(error: errors.ServiceError, default_domain: str) -> status_p
     )
 
 
+def status_for(error: Exception, default_domain: str, where: str) -> status_pb2.Status:
+    """The status for any error: a domain error as itself, anything else (a bug, a lost
+    database) as INTERNAL, logged here and described to the caller by nothing but its code."""
+    if isinstance(error, errors.ServiceError):
+        return to_status_proto(error, default_domain)
+    log.error("unhandled error in %s", where, exc_info=error)
+    return internal_status_proto(default_domain)
+
+
 def internal_status_proto(default_domain: str) -> status_pb2.Status:
-    """For a bug: say nothing of its cause to the caller (the log has it)."""
     info = error_details_pb2.ErrorInfo(reason=INTERNAL_REASON, domain=default_domain)
     return status_pb2.Status(
         code=code_pb2.INTERNAL, message="internal error", details=[_pack(info)]

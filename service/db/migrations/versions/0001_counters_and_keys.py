@@ -40,6 +40,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
+        sa.CheckConstraint("mode IN ('live', 'test')", name=op.f("ck_api_keys_mode")),
     )
     op.create_table(
         "counters",
@@ -55,6 +56,9 @@ def upgrade() -> None:
             ["entity_id"], ["entities.id"], name=op.f("fk_counters_entity_id_entities")
         ),
         sa.PrimaryKeyConstraint("entity_id", "mode", "counter_type", name=op.f("pk_counters")),
+        sa.CheckConstraint("mode IN ('live', 'test')", name=op.f("ck_counters_mode")),
+        sa.CheckConstraint("padding BETWEEN 1 AND 12", name=op.f("ck_counters_padding")),
+        sa.CheckConstraint("current_value >= 0", name=op.f("ck_counters_current_value")),
     )
     op.create_table(
         "counter_events",
