@@ -1,4 +1,4 @@
-"""Admin CLI: python -m service serve | migrate | keys create|list|revoke."""
+"""Admin CLI: python -m service serve | migrate | keys create|list|revoke | entities configure."""
 
 import argparse
 import logging
@@ -11,14 +11,16 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from service import logs
-from service.auth.keys import generate_key, validate_new_key
+from service.auth.keys import generate_key, validate_entity_id, validate_new_key
 from service.auth.store import KeyStore
 from service.config import Settings
 from service.db.engine import make_engine
 from service.db.migrate import is_up_to_date, upgrade
 from service.db.uow import UnitOfWork
-from service.errors import ServiceError
+from service.entities.store import EntityStore
+from service.errors import InvalidArgument, ServiceError, Violations
 from service.server import all_scopes, run_server
+from service.values import parse_currency, parse_date
 
 log = logging.getLogger("service")
 
@@ -108,6 +110,33 @@ def keys_revoke(settings: Settings, args: argparse.Namespace) -> None:
     print(f"revoked API key {record.id} ({record.hint}) of entity '{record.entity_id}'")
 
 
+def entities_configure(settings: Settings, args: argparse.Namespace) -> None:
+    violations = Violations()
+    validate_entity_id(args.entity, violations)
+    changes: dict[str, object] = {}
+    if args.automatic_summaries is not None:
+        changes["ar_automatic_summaries"] = args.automatic_summaries == "on"
+    if args.account_labels is not None:
+        changes["ar_account_labels"] = args.account_labels == "on"
+    if args.gl_closed_through is not None:
+        closed = args.gl_closed_through
+        changes["gl_closed_through"] = (
+            None if closed == "none" else parse_date(closed, violations, "gl-closed-through")
+        )
+    if args.base_currency is not None:
+        changes["base_currency"] = parse_currency(args.base_currency, violations, "base-currency")
+    violations.raise_if_any()
+    store = EntityStore(UnitOfWork(open_database(settings)))
+    result = store.configure(args.entity, **changes)
+    print(
+        f"entity '{args.entity}': "
+        f"automatic-summaries {'on' if result.ar_automatic_summaries else 'off'}, "
+        f"account-labels {'on' if result.ar_account_labels else 'off'}, "
+        f"gl-closed-through {result.gl_closed_through or 'none'}, "
+        f"base-currency {result.base_currency}"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -131,6 +160,30 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--entity", help="only this entity's keys")
     revoke = keys.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("id", type=int)
+
+    entities = commands.add_parser("entities", help="manage entities").add_subparsers(
+        dest="entities_command", required=True
+    )
+    configure = entities.add_parser(
+        "configure", help="set an entity's accounting settings (and print them all)"
+    )
+    configure.add_argument("entity")
+    on_off = ("on", "off")
+    configure.add_argument(
+        "--automatic-summaries",
+        choices=on_off,
+        help="AR automatic summaries (advances then "
+        "need a financial entity or an undeposited-funds GL account)",
+    )
+    configure.add_argument(
+        "--account-labels",
+        choices=on_off,
+        help="AR account labels (every advance line then needs one)",
+    )
+    configure.add_argument(
+        "--gl-closed-through", metavar="YYYY-MM-DD|none", help="the GL is closed through this date"
+    )
+    configure.add_argument("--base-currency", metavar="CODE", help="ISO 4217, default USD")
     return root
 
 
@@ -144,12 +197,18 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "migrate":
             upgrade(make_engine(settings.database_url, pool_size=1))
             print("database schema is up to date", file=sys.stderr)
-        elif args.keys_command == "create":
+        elif args.command == "keys" and args.keys_command == "create":
             keys_create(settings, args)
-        elif args.keys_command == "list":
+        elif args.command == "keys" and args.keys_command == "list":
             keys_list(settings, args)
-        elif args.keys_command == "revoke":
+        elif args.command == "keys" and args.keys_command == "revoke":
             keys_revoke(settings, args)
+        elif args.command == "entities":
+            entities_configure(settings, args)
+    except InvalidArgument as error:
+        for violation in error.violations:
+            print(f"error: {violation.field}: {violation.description}", file=sys.stderr)
+        return 2
     except ServiceError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 2

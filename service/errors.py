@@ -84,6 +84,9 @@ class Violations:
     def add(self, field_path: str, description: str, reason: str) -> None:
         self.items.append(FieldViolation(field_path, description, reason))
 
+    def has(self, field_path: str) -> bool:
+        return any(v.field == field_path for v in self.items)
+
     def raise_if_any(self) -> None:
         if self.items:
             raise InvalidArgument(self.items)

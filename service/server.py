@@ -8,12 +8,15 @@ from dataclasses import dataclass
 
 import grpc
 from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
+from arcus.receivables.v1 import advances_pb2, advances_pb2_grpc
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import FileDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy import Engine
 
+from service.advances.service import Advances
+from service.advances.servicer import AdvanceServicer
 from service.auth.scopes import method_scopes
 from service.auth.store import KeyStore
 from service.counters.service import Counters
@@ -24,7 +27,10 @@ from service.rpc.interceptor import ServiceInterceptor
 log = logging.getLogger(__name__)
 
 # The services this server offers, as descriptors (their methods carry the scopes).
-SERVICES = (counters_pb2.DESCRIPTOR.services_by_name["CounterService"],)
+SERVICES = (
+    counters_pb2.DESCRIPTOR.services_by_name["CounterService"],
+    advances_pb2.DESCRIPTOR.services_by_name["AdvanceService"],
+)
 
 
 def all_scopes() -> frozenset[str]:
@@ -74,6 +80,7 @@ def build_server(
         interceptors=[interceptor],
     )
     counters_pb2_grpc.add_CounterServiceServicer_to_server(CounterServicer(Counters(uow)), server)
+    advances_pb2_grpc.add_AdvanceServiceServicer_to_server(AdvanceServicer(Advances(uow)), server)
 
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -145,3 +145,52 @@ def test_serve_refuses_an_unmigrated_postgresql(tmp_path, engines):
     result = cli("serve", cwd=tmp_path, DATABASE_URL=url, GRPC_LISTEN="127.0.0.1:0")
     assert result.returncode != 0
     assert "python -m service migrate" in result.stderr
+
+
+def test_entities_configure_sets_the_rules_the_service_enforces(database, tmp_path):
+    from service.db.uow import UnitOfWork
+    from service.entities.store import EntityStore
+
+    url = url_of(database)
+    result = cli(
+        "entities", "configure", "acme", "--automatic-summaries", "on", "--account-labels", "on",
+        "--gl-closed-through", "2024-03-31", "--base-currency", "EUR",
+        cwd=tmp_path, DATABASE_URL=url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (
+        "automatic-summaries on, account-labels on, gl-closed-through 2024-03-31" in result.stdout
+    )
+    settings = EntityStore(UnitOfWork(database)).settings("acme")
+    assert (settings.ar_automatic_summaries, settings.ar_account_labels) == (True, True)
+    assert (str(settings.gl_closed_through), settings.base_currency) == ("2024-03-31", "EUR")
+    # Only what is given changes.
+    result = cli(
+        "entities",
+        "configure",
+        "acme",
+        "--gl-closed-through",
+        "none",
+        cwd=tmp_path,
+        DATABASE_URL=url,
+    )
+    assert (
+        "automatic-summaries on, account-labels on, gl-closed-through none, base-currency EUR"
+        in result.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["acme", "--gl-closed-through", "2024-02-30"], "gl-closed-through: must be a real date"),
+        (["acme", "--base-currency", "euro"], "base-currency: must be an ISO 4217 code"),
+        (["bad entity!"], "entity: must be"),
+    ],
+)
+def test_entities_configure_refuses_bad_input(database, tmp_path, args, complaint):
+    result = cli("entities", "configure", *args, cwd=tmp_path, DATABASE_URL=url_of(database))
+    assert result.returncode == 2
+    assert complaint in result.stderr
+    with database.connect() as conn:
+        assert conn.execute(select(models.Entity.id)).all() == []

@@ -35,6 +35,15 @@ def test_every_method_declares_the_scope_design_md_gives():
         "/arcus.counters.v1.CounterService/GetCounter": "counters:read",
         "/arcus.counters.v1.CounterService/ListCounters": "counters:read",
         "/arcus.counters.v1.CounterService/IssueNumbers": "counters:write",
+        "/arcus.receivables.v1.AdvanceService/CreateAdvance": "advances:write",
+        "/arcus.receivables.v1.AdvanceService/GetAdvance": "advances:read",
+        "/arcus.receivables.v1.AdvanceService/ListAdvances": "advances:read",
+        "/arcus.receivables.v1.AdvanceService/UpdateAdvance": "advances:write",
+        "/arcus.receivables.v1.AdvanceService/DeleteAdvance": "advances:write",
+        "/arcus.receivables.v1.AdvanceService/SubmitAdvance": "advances:write",
+        "/arcus.receivables.v1.AdvanceService/ReverseAdvance": "advances:write",
+        "/arcus.receivables.v1.AdvanceService/ApplyAdvance": "advances:write",
+        "/arcus.receivables.v1.AdvanceService/UnapplyAdvance": "advances:write",
     }
 
 

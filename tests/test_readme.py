@@ -34,6 +34,8 @@ def test_readme_has_the_promised_examples():
     commands = " ".join(readme_commands())
     for needle in ("list", "describe", "/AdvanceCounter", "/BatchAdvanceCounters", "/IssueNumbers"):
         assert needle in commands
+    for method in ("Create", "Get", "List", "Update", "Submit", "Apply"):
+        assert f"AdvanceService/{method}Advance" in commands
 
 
 def test_readme_grpcurl_commands_work(tmp_path):
@@ -59,15 +61,30 @@ def test_readme_grpcurl_commands_work(tmp_path):
             outputs.append(result.stdout)
 
     by_method = dict(zip([c.split()[-1] for c in readme_commands()], outputs, strict=True))
-    assert len(by_method) == len(outputs) == 7
+    assert len(by_method) == len(outputs) == 13
     assert "arcus.counters.v1.CounterService" in outputs[0]
     assert 'required_scope) = "migration:write"' in outputs[1]
     advanced = json.loads(by_method["arcus.counters.v1.CounterService/AdvanceCounter"])
     assert advanced["counter"]["next_number"] == "INV-0342666"
     batch = json.loads(by_method["arcus.counters.v1.CounterService/BatchAdvanceCounters"])
-    assert [r["status"].get("code", 0) for r in batch["results"]] == [0, 0, 3]
+    assert [r["status"].get("code", 0) for r in batch["results"]] == [0, 0, 0, 3]
     assert batch["results"][1]["response"]["counter"]["next_number"] == "PO-008813"
     issued = json.loads(by_method["arcus.counters.v1.CounterService/IssueNumbers"])
     assert issued["numbers"] == ["INV-0342666", "INV-0342667", "INV-0342668"]
     listed = json.loads(by_method["arcus.counters.v1.CounterService/ListCounters"])
-    assert len(listed["counters"]) == 3
+    assert len(listed["counters"]) == 4
+
+    advances = "arcus.receivables.v1.AdvanceService/"
+    created = json.loads(by_method[advances + "CreateAdvance"])
+    assert (created["key"], created["advance_number"], created["state"]) == (
+        "1", "ADV-0001001", "ADVANCE_STATE_DRAFT",
+    )  # fmt: skip
+    assert json.loads(by_method[advances + "GetAdvance"]) == created
+    assert json.loads(by_method[advances + "ListAdvances"])["advances"] == [
+        {"key": "1", "id": "1", "href": "/objects/accounts-receivable/advance/1"}
+    ]
+    assert json.loads(by_method[advances + "UpdateAdvance"])["reference_number"] == "DOC1234"
+    assert json.loads(by_method[advances + "SubmitAdvance"])["state"] == "ADVANCE_STATE_POSTED"
+    applied = json.loads(by_method[advances + "ApplyAdvance"])
+    assert applied["state"] == "ADVANCE_STATE_PARTIALLY_APPLIED"
+    assert applied["payment_information"]["total_due"] == "300.00"

@@ -96,14 +96,18 @@ def principal_for(record: ApiKeyRecord | None) -> Principal:
     return Principal(record.id, Tenant(record.entity_id, record.mode), frozenset(record.scopes))
 
 
-def validate_new_key(entity_id: str, scopes: list[str], known_scopes: frozenset[str]) -> None:
-    violations = Violations()
+def validate_entity_id(entity_id: str, violations: Violations) -> None:
     if not _ENTITY_PATTERN.fullmatch(entity_id):
         violations.add(
             "entity",
             "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit",
             "ENTITY_ID_INVALID",
         )
+
+
+def validate_new_key(entity_id: str, scopes: list[str], known_scopes: frozenset[str]) -> None:
+    violations = Violations()
+    validate_entity_id(entity_id, violations)
     if not scopes:
         violations.add("scope", "at least one scope is required", "SCOPE_REQUIRED")
     for scope in scopes:

@@ -1,33 +1,26 @@
 """arcus.counters.v1.CounterService: translates messages to use cases and back."""
 
 from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from service import errors
 from service.auth.keys import Principal
 from service.counters import domain
 from service.counters.service import Counters
 from service.rpc.context import current_principal
+from service.rpc.convert import enum_name, enum_value, timestamp
 from service.rpc.status import ok_status_proto, status_for
 
 PACKAGE = counters_pb2.DESCRIPTOR.package
-_TYPE_PREFIX = "COUNTER_TYPE_"
 
 
 def counter_type_name(value: int, violations: errors.Violations, field_path: str) -> str:
     """COUNTER_TYPE_INVOICE -> "invoice"; a violation for UNSPECIFIED or an unknown number."""
     if value == counters_pb2.COUNTER_TYPE_UNSPECIFIED:
         violations.add(field_path, "is required", "COUNTER_TYPE_REQUIRED")
-        return ""
-    try:
-        return counters_pb2.CounterType.Name(value).removeprefix(_TYPE_PREFIX).lower()
-    except ValueError:
-        violations.add(field_path, f"unknown counter type {value}", "COUNTER_TYPE_UNKNOWN")
-        return ""
-
-
-def counter_type_value(name: str) -> int:
-    return counters_pb2.CounterType.Value(_TYPE_PREFIX + name.upper())
+    name = enum_name(
+        counters_pb2.CounterType, value, violations, field_path, "COUNTER_TYPE_UNKNOWN"
+    )
+    return name or ""
 
 
 def advance_request(message: counters_pb2.AdvanceCounterRequest) -> domain.AdvanceRequest:
@@ -43,21 +36,15 @@ def advance_request(message: counters_pb2.AdvanceCounterRequest) -> domain.Advan
     return request
 
 
-def _timestamp(value) -> Timestamp:  # type: ignore[no-untyped-def]
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def counter_message(counter: domain.Counter) -> counters_pb2.Counter:
     return counters_pb2.Counter(
-        counter_type=counter_type_value(counter.counter_type),
+        counter_type=enum_value(counters_pb2.CounterType, counter.counter_type),
         prefix=counter.prefix,
         padding=counter.padding,
         current_value=counter.current_value,
         next_number=counter.next_number,
-        create_time=_timestamp(counter.create_time),
-        update_time=_timestamp(counter.update_time),
+        create_time=timestamp(counter.create_time),
+        update_time=timestamp(counter.update_time),
     )
 
 

@@ -4,21 +4,31 @@ Every tenant-owned row is keyed by (entity_id, mode): live and test keys of one
 entity see disjoint data.
 """
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Text,
+    UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.db.types import UtcDateTime
+
+# BigInteger on PostgreSQL; INTEGER on SQLite, where only that is the rowid alias.
+ID = BigInteger().with_variant(Integer(), "sqlite")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -34,10 +44,16 @@ class Base(DeclarativeBase):
 
 
 class Entity(Base):
+    """A tenant, with its accounting settings (see service/entities/settings.py)."""
+
     __tablename__ = "entities"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    ar_automatic_summaries: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    ar_account_labels: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    gl_closed_through: Mapped[date | None] = mapped_column(Date)
+    base_currency: Mapped[str] = mapped_column(String(3), server_default=text("'USD'"))
 
 
 class ApiKey(Base):
@@ -82,12 +98,7 @@ class CounterEvent(Base):
     __tablename__ = "counter_events"
     __table_args__ = (Index(None, "entity_id", "mode", "counter_type", "id"),)
 
-    # BigInteger on PostgreSQL; INTEGER on SQLite so that it stays the rowid alias.
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    )
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     entity_id: Mapped[str] = mapped_column(String(64))
     mode: Mapped[str] = mapped_column(String(4))
     counter_type: Mapped[str] = mapped_column(String(32))
@@ -95,4 +106,103 @@ class CounterEvent(Base):
     old_value: Mapped[int | None] = mapped_column(BigInteger)
     new_value: Mapped[int] = mapped_column(BigInteger)
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Advance(Base):
+    """An AR advance; its amounts are integer cents, kept in step with its lines."""
+
+    __tablename__ = "advances"
+    __table_args__ = (
+        UniqueConstraint("entity_id", "mode", "advance_number"),
+        Index(None, "entity_id", "mode", "id"),
+        Index(None, "entity_id", "mode", "customer_id", "id"),
+        Index(None, "entity_id", "mode", "state", "id"),
+        CheckConstraint("mode IN ('live', 'test')", name="mode"),
+        CheckConstraint(
+            "state IN ('draft', 'posted', 'partially_applied', 'fully_applied', 'reversed')",
+            name="state",
+        ),
+        CheckConstraint(
+            "0 <= total_paid AND total_paid <= total_entered "
+            "AND 0 <= txn_total_paid AND txn_total_paid <= txn_total_entered",
+            name="paid_within_entered",
+        ),
+        {"sqlite_autoincrement": True},  # a deleted key is never handed out again
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    entity_id: Mapped[str] = mapped_column(ForeignKey("entities.id"))
+    mode: Mapped[str] = mapped_column(String(4))
+    advance_number: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20))
+    customer_id: Mapped[str] = mapped_column(String(100))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    reference_number: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text)
+    payment_date: Mapped[date] = mapped_column(Date)
+    receipt_date: Mapped[date] = mapped_column(Date)
+    payment_method: Mapped[str] = mapped_column(String(20))
+    financial_entity_id: Mapped[str] = mapped_column(String(100))
+    base_currency: Mapped[str] = mapped_column(String(3))
+    txn_currency: Mapped[str] = mapped_column(String(3))
+    exchange_rate: Mapped[str] = mapped_column(String(24))  # exact decimal text
+    exchange_rate_date: Mapped[date | None] = mapped_column(Date)
+    exchange_rate_type_id: Mapped[str] = mapped_column(String(100))
+    advance_summary_id: Mapped[str] = mapped_column(String(100))
+    gl_account_id: Mapped[str] = mapped_column(String(100))
+    undeposited_gl_account_number: Mapped[str] = mapped_column(String(100))
+    attachment_id: Mapped[str] = mapped_column(String(100))
+    total_entered: Mapped[int] = mapped_column(BigInteger)
+    txn_total_entered: Mapped[int] = mapped_column(BigInteger)
+    total_paid: Mapped[int] = mapped_column(BigInteger)
+    txn_total_paid: Mapped[int] = mapped_column(BigInteger)
+    # Once applied, an advance can never be updated or deleted again, even if unapplied.
+    ever_applied: Mapped[bool] = mapped_column(Boolean)
+    reversed_date: Mapped[date | None] = mapped_column(Date)
+    reversal_memo: Mapped[str] = mapped_column(Text)
+    version: Mapped[int]  # the etag is made from it
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    update_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    modified_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+
+
+class AdvanceLine(Base):
+    __tablename__ = "advance_lines"
+    __table_args__ = (
+        UniqueConstraint("advance_id", "line_number"),
+        CheckConstraint("txn_amount > 0", name="txn_amount"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    advance_id: Mapped[int] = mapped_column(ForeignKey("advances.id", ondelete="CASCADE"))
+    line_number: Mapped[int]
+    gl_account_id: Mapped[str] = mapped_column(String(100))
+    gl_account_name: Mapped[str] = mapped_column(String(200))
+    account_label_id: Mapped[str] = mapped_column(String(100))
+    account_label_name: Mapped[str] = mapped_column(String(200))
+    txn_amount: Mapped[int] = mapped_column(BigInteger)
+    base_amount: Mapped[int] = mapped_column(BigInteger)
+    memo: Mapped[str] = mapped_column(Text)
+    # {"location": {"id": "CA", "name": ""}, "department": {...}, ...}
+    dimensions: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AdvanceApplication(Base):
+    """The part of an advance applied to one invoice."""
+
+    __tablename__ = "advance_applications"
+    __table_args__ = (
+        UniqueConstraint("advance_id", "invoice_number"),
+        CheckConstraint("amount > 0 AND base_amount >= 0", name="amounts"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    advance_id: Mapped[int] = mapped_column(ForeignKey("advances.id", ondelete="CASCADE"))
+    invoice_number: Mapped[str] = mapped_column(String(100))
+    amount: Mapped[int] = mapped_column(BigInteger)  # transaction currency
+    base_amount: Mapped[int] = mapped_column(BigInteger)
+    applied_date: Mapped[date] = mapped_column(Date)
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,348 @@
+"""AR advance rules, from the reference object. Pure: no gRPC, no SQL.
+
+Amounts are integer cents. Field paths in violations are the request's
+("advance.items[0].txn_amount"), so callers see exactly what to fix.
+"""
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+
+from service.entities.settings import EntitySettings
+from service.errors import FailedPrecondition, NotFound, Violations
+from service.values import MAX_CENTS, convert, format_cents
+
+DRAFT, POSTED = "draft", "posted"
+PARTIALLY_APPLIED, FULLY_APPLIED, REVERSED = "partially_applied", "fully_applied", "reversed"
+STATES = (DRAFT, POSTED, PARTIALLY_APPLIED, FULLY_APPLIED, REVERSED)
+CREATE_STATES = (DRAFT, POSTED)
+PAYMENT_METHODS = ("printed_check", "credit_card", "eft", "cash", "ach")
+DIMENSIONS = (
+    "location",
+    "department",
+    "project",
+    "customer",
+    "vendor",
+    "employee",
+    "item",
+    "class",
+)
+MAX_ITEMS = 500
+MAX_KEY = 2**63 - 1  # keys are int64 row ids
+ONE = Decimal(1)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to an object of another system: its id and, optionally, its name."""
+
+    id: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class LineFields:
+    gl_account: Ref = Ref()
+    account_label: Ref = Ref()
+    txn_amount: int | None = None  # cents
+    memo: str = ""
+    dimensions: dict[str, Ref] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AdvanceFields:
+    """Everything a caller may write. None or "" means not given."""
+
+    customer_id: str = ""
+    customer_name: str = ""
+    reference_number: str = ""
+    description: str = ""
+    payment_date: date | None = None
+    receipt_date: date | None = None
+    payment_method: str | None = None
+    financial_entity_id: str = ""
+    txn_currency: str = ""  # "" means the base currency
+    exchange_rate: Decimal | None = None  # None means 1
+    exchange_rate_date: date | None = None
+    exchange_rate_type_id: str = ""
+    advance_summary_id: str = ""
+    gl_account_id: str = ""
+    undeposited_gl_account_number: str = ""
+    attachment_id: str = ""
+    items: tuple[LineFields, ...] = ()
+
+    def rate(self) -> Decimal:
+        return self.exchange_rate if self.exchange_rate is not None else ONE
+
+
+@dataclass(frozen=True)
+class Line:
+    key: int
+    line_number: int
+    fields: LineFields
+    base_amount: int
+
+
+@dataclass(frozen=True)
+class Application:
+    invoice_number: str
+    amount: int  # transaction currency
+    base_amount: int
+    applied_date: date
+
+
+@dataclass(frozen=True)
+class Advance:
+    key: int
+    advance_number: str | None
+    state: str
+    fields: AdvanceFields
+    base_currency: str
+    lines: tuple[Line, ...]
+    applications: tuple[Application, ...]
+    total_entered: int
+    txn_total_entered: int
+    total_paid: int
+    txn_total_paid: int
+    ever_applied: bool
+    reversed_date: date | None
+    reversal_memo: str
+    version: int
+    create_time: datetime
+    update_time: datetime
+    created_by: int | None
+    modified_by: int | None
+
+    @property
+    def total_due(self) -> int:
+        return self.total_entered - self.total_paid
+
+    @property
+    def txn_total_due(self) -> int:
+        return self.txn_total_entered - self.txn_total_paid
+
+    @property
+    def etag(self) -> str:
+        return hashlib.sha256(f"{self.key}:{self.version}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Priced:
+    """An advance's lines with their base amounts, and the totals."""
+
+    base_amounts: tuple[int, ...]
+    total_entered: int
+    txn_total_entered: int
+
+
+def check_fields(
+    f: AdvanceFields, settings: EntitySettings, violations: Violations, base_currency: str = ""
+) -> None:
+    """Everything the reference requires of an advance, and the rules the entity's
+    settings switch on. Adds to `violations`; a field already reported is not again.
+    `base_currency` is the advance's own (an existing one keeps the one it was made in)."""
+    check_required(f, violations)
+    for index, item in enumerate(f.items):
+        if settings.ar_account_labels and not item.account_label.id:
+            violations.add(
+                f"advance.items[{index}].account_label.id",
+                "is required: the entity has account labels enabled",
+                "ACCOUNT_LABEL_REQUIRED",
+            )
+    if settings.ar_automatic_summaries and not (
+        f.financial_entity_id or f.undeposited_gl_account_number
+    ):
+        violations.add(
+            "advance.payment_information.financial_entity.id",
+            "is required, or else gl_account.undeposited_gl_account_number: the entity has "
+            "AR automatic summaries enabled",
+            "FINANCIAL_ENTITY_OR_UNDEPOSITED_ACCOUNT_REQUIRED",
+        )
+    check_currency(f, base_currency or settings.base_currency, violations)
+    for index, item in enumerate(f.items):
+        if item.txn_amount and convert(item.txn_amount, f.rate()) > MAX_CENTS:
+            violations.add(
+                f"advance.items[{index}].txn_amount",
+                f"its base amount at this exchange rate would pass {format_cents(MAX_CENTS)}",
+                "AMOUNT_TOO_LARGE",
+            )
+
+
+def check_required(f: AdvanceFields, violations: Violations) -> None:
+    """What every advance needs, whatever the entity's settings."""
+
+    def require(value: object, path: str) -> None:
+        if not value and not violations.has(path):
+            violations.add(path, "is required", "FIELD_REQUIRED")
+
+    require(f.customer_id, "advance.customer.id")
+    require(f.payment_date, "advance.payment_information.payment_date")
+    require(f.receipt_date, "advance.payment_information.receipt_date")
+    require(f.payment_method, "advance.payment_information.payment_method")
+    require(f.items, "advance.items")
+    if len(f.items) > MAX_ITEMS:
+        violations.add("advance.items", f"must hold at most {MAX_ITEMS} items", "TOO_MANY_ITEMS")
+    for index, item in enumerate(f.items):
+        path = f"advance.items[{index}]"
+        require(item.gl_account.id, f"{path}.gl_account.id")
+        require(item.txn_amount, f"{path}.txn_amount")
+        require(item.dimensions.get("location", Ref()).id, f"{path}.dimensions.location.id")
+
+
+def check_currency(f: AdvanceFields, base_currency: str, violations: Violations) -> None:
+    path = "advance.payment_information.currency.exchange_rate"
+    if violations.has(path):
+        return
+    foreign = f.txn_currency not in ("", base_currency)
+    if foreign and f.exchange_rate is None:
+        violations.add(
+            path,
+            f"is required: the transaction currency {f.txn_currency} is not the base "
+            f"currency {base_currency}",
+            "EXCHANGE_RATE_REQUIRED",
+        )
+    if not foreign and f.rate() != ONE:
+        violations.add(
+            path,
+            f"must be 1: the transaction currency is the base currency {base_currency}",
+            "EXCHANGE_RATE_MUST_BE_ONE",
+        )
+
+
+def price(f: AdvanceFields) -> Priced:
+    """Base amount of each line (txn x rate, half up to cents) and the totals."""
+    base_amounts = tuple(convert(item.txn_amount or 0, f.rate()) for item in f.items)
+    txn_total = sum(item.txn_amount or 0 for item in f.items)
+    return Priced(base_amounts, sum(base_amounts), txn_total)
+
+
+def merge(current: AdvanceFields, patch: AdvanceFields, names: set[str]) -> AdvanceFields:
+    """`current` with the attributes in `names` taken from `patch`."""
+    return replace(current, **{name: getattr(patch, name) for name in names})
+
+
+# State rules. Each raises FailedPrecondition with a reason that names the rule.
+
+
+def _refuse(reason: str, message: str, advance: Advance) -> FailedPrecondition:
+    return FailedPrecondition(
+        reason, message, metadata={"key": str(advance.key), "state": advance.state}
+    )
+
+
+def check_period_open(day: date, settings: EntitySettings, what: str) -> None:
+    if not settings.period_open(day):
+        raise FailedPrecondition(
+            "PERIOD_CLOSED",
+            f"the general ledger is closed through {settings.gl_closed_through}: "
+            f"{what} {day} falls in a closed period",
+            metadata={"gl_closed_through": str(settings.gl_closed_through), "date": str(day)},
+        )
+
+
+def check_changeable(advance: Advance, settings: EntitySettings, action: str) -> None:
+    """Update and delete: only a DRAFT or POSTED advance that was never applied, in an
+    open period."""
+    if advance.state == REVERSED:
+        raise _refuse("ADVANCE_REVERSED", f"a reversed advance cannot be {action}", advance)
+    if advance.state in (PARTIALLY_APPLIED, FULLY_APPLIED):
+        raise _refuse(
+            "ADVANCE_APPLIED", f"an advance applied to invoices cannot be {action}", advance
+        )
+    if advance.ever_applied:
+        raise _refuse(
+            "ADVANCE_WAS_APPLIED",
+            f"an advance once applied to an invoice (even if unapplied since) cannot be {action}",
+            advance,
+        )
+    assert advance.fields.receipt_date is not None
+    check_period_open(advance.fields.receipt_date, settings, "its receipt date")
+
+
+def check_submit(advance: Advance, settings: EntitySettings) -> None:
+    if advance.state != DRAFT:
+        raise _refuse("ADVANCE_NOT_DRAFT", "only a DRAFT advance can be submitted", advance)
+    assert advance.fields.receipt_date is not None
+    check_period_open(advance.fields.receipt_date, settings, "its receipt date")
+
+
+def check_not_before_receipt(advance: Advance, day: date, field_path: str) -> None:
+    receipt = advance.fields.receipt_date
+    if receipt is not None and day < receipt:
+        violations = Violations()
+        violations.add(
+            field_path, f"must not be before the receipt date {receipt}", "DATE_BEFORE_RECEIPT_DATE"
+        )
+        violations.raise_if_any()
+
+
+def check_reverse(advance: Advance, reversed_date: date, settings: EntitySettings) -> None:
+    if advance.state == REVERSED:
+        raise _refuse("ADVANCE_REVERSED", "the advance is already reversed", advance)
+    if advance.state in (PARTIALLY_APPLIED, FULLY_APPLIED):
+        raise _refuse(
+            "ADVANCE_APPLIED",
+            "an advance applied to invoices cannot be reversed: unapply it first",
+            advance,
+        )
+    if advance.state != POSTED:
+        raise _refuse("ADVANCE_NOT_POSTED", "only a POSTED advance can be reversed", advance)
+    check_not_before_receipt(advance, reversed_date, "reversed_date")
+    check_period_open(reversed_date, settings, "the reversal date")
+
+
+def plan_apply(
+    advance: Advance, invoice_number: str, amount: int, applied_date: date, settings: EntitySettings
+) -> Application:
+    """The application to record; the amount is in the transaction currency."""
+    if advance.state == DRAFT:
+        raise _refuse(
+            "ADVANCE_NOT_POSTED", "a DRAFT advance cannot be applied: submit it first", advance
+        )
+    if advance.state == REVERSED:
+        raise _refuse("ADVANCE_REVERSED", "a reversed advance cannot be applied", advance)
+    if advance.state == FULLY_APPLIED:
+        raise _refuse("ADVANCE_FULLY_APPLIED", "nothing is left to apply", advance)
+    check_not_before_receipt(advance, applied_date, "applied_date")
+    check_period_open(applied_date, settings, "the application date")
+    if amount > advance.txn_total_due:
+        raise FailedPrecondition(
+            "AMOUNT_EXCEEDS_DUE",
+            f"the amount is more than the {format_cents(advance.txn_total_due)} still due",
+            metadata={
+                "key": str(advance.key),
+                "total_txn_amount_due": format_cents(advance.txn_total_due),
+            },
+        )
+    # The last application takes exactly what is left in base currency, so rounding
+    # never leaves a cent due or applies one too many.
+    if amount == advance.txn_total_due:
+        base = advance.total_due
+    else:
+        base = min(convert(amount, advance.fields.rate()), advance.total_due)
+    return Application(invoice_number, amount, base, applied_date)
+
+
+def plan_unapply(advance: Advance, invoice_number: str, settings: EntitySettings) -> Application:
+    """The application to remove; its posting must lie in an open period."""
+    for application in advance.applications:
+        if application.invoice_number == invoice_number:
+            check_period_open(application.applied_date, settings, "the application date")
+            return application
+    raise FailedPrecondition(
+        "NOT_APPLIED_TO_INVOICE",
+        f"the advance is not applied to invoice {invoice_number!r}",
+        metadata={"key": str(advance.key), "invoice_number": invoice_number},
+    )
+
+
+def state_for(txn_total_paid: int, txn_total_entered: int) -> str:
+    """The state of a posted advance with this much applied."""
+    if txn_total_paid == 0:
+        return POSTED
+    return FULLY_APPLIED if txn_total_paid >= txn_total_entered else PARTIALLY_APPLIED
+
+
+def advance_not_found(key: int | str) -> NotFound:
+    return NotFound("ADVANCE_NOT_FOUND", f"no advance with key {key}", metadata={"key": str(key)})

@@ -1,0 +1,395 @@
+"""Advance messages <-> domain values: parsing every writable field with its path,
+resolving update masks (AIP-134), and building the Advance message back."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from arcus.receivables.v1 import advances_pb2 as pb
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from service.advances import domain
+from service.advances.domain import Advance, AdvanceFields, LineFields, Ref
+from service.errors import Violations
+from service.rpc.convert import enum_name, enum_value, timestamp
+from service.values import (
+    check_identifier,
+    check_text,
+    format_cents,
+    format_rate,
+    parse_amount,
+    parse_currency,
+    parse_date,
+    parse_rate,
+)
+
+HREF = "/objects/accounts-receivable/advance/{key}"
+
+Parse = Callable[[Any, Violations, str], Any]
+
+
+@dataclass(frozen=True)
+class Writable:
+    """One writable leaf of Advance: where it lives in the message, how it parses,
+    and which AdvanceFields attribute it fills."""
+
+    attribute: str
+    read: Callable[[pb.Advance], Any]
+    parse: Parse
+
+
+def _identifier(raw: str, violations: Violations, path: str) -> str:
+    return check_identifier(raw, violations, path)
+
+
+def _name(raw: str, violations: Violations, path: str) -> str:
+    return check_identifier(raw, violations, path, max_length=200)
+
+
+def _short_text(raw: str, violations: Violations, path: str) -> str:
+    return check_text(raw, violations, path, max_length=100)
+
+
+def _long_text(raw: str, violations: Violations, path: str) -> str:
+    return check_text(raw, violations, path, max_length=1000)
+
+
+def _date(raw: str, violations: Violations, path: str):  # type: ignore[no-untyped-def]
+    return parse_date(raw, violations, path) if raw else None
+
+
+def _payment_method(raw: int, violations: Violations, path: str) -> str | None:
+    return enum_name(pb.PaymentMethod, raw, violations, path)
+
+
+def _currency(raw: str, violations: Violations, path: str) -> str:
+    return (parse_currency(raw, violations, path) or "") if raw else ""
+
+
+def _rate(raw: str, violations: Violations, path: str):  # type: ignore[no-untyped-def]
+    return parse_rate(raw, violations, path) if raw else None
+
+
+def _items(raw: Any, violations: Violations, path: str) -> tuple[LineFields, ...]:
+    return tuple(_line(item, violations, f"{path}[{i}]") for i, item in enumerate(raw))
+
+
+def _ref(message: Any, violations: Violations, path: str) -> Ref:
+    return Ref(
+        _identifier(message.id, violations, f"{path}.id"),
+        _name(message.name, violations, f"{path}.name"),
+    )
+
+
+def _line(item: pb.AdvanceLine, violations: Violations, path: str) -> LineFields:
+    dimensions = {}
+    for name in domain.DIMENSIONS:
+        field_name = "class_" if name == "class" else name
+        if item.dimensions.HasField(field_name):
+            ref = _ref(
+                getattr(item.dimensions, field_name), violations, f"{path}.dimensions.{field_name}"
+            )
+            if ref.id or ref.name:
+                dimensions[name] = ref
+    amount = item.txn_amount
+    return LineFields(
+        gl_account=_ref(item.gl_account, violations, f"{path}.gl_account"),
+        account_label=_ref(item.account_label, violations, f"{path}.account_label"),
+        txn_amount=parse_amount(amount, violations, f"{path}.txn_amount") if amount else None,
+        memo=_long_text(item.memo, violations, f"{path}.memo"),
+        dimensions=dimensions,
+    )
+
+
+# Every path an update mask may name, to the field it writes. A path naming a message
+# ("payment_information", "customer") writes every writable leaf below it.
+WRITABLE: dict[str, Writable] = {
+    "customer.id": Writable("customer_id", lambda a: a.customer.id, _identifier),
+    "customer.name": Writable("customer_name", lambda a: a.customer.name, _name),
+    "reference_number": Writable("reference_number", lambda a: a.reference_number, _short_text),
+    "description": Writable("description", lambda a: a.description, _long_text),
+    "payment_information.payment_date": Writable(
+        "payment_date", lambda a: a.payment_information.payment_date, _date
+    ),
+    "payment_information.receipt_date": Writable(
+        "receipt_date", lambda a: a.payment_information.receipt_date, _date
+    ),
+    "payment_information.payment_method": Writable(
+        "payment_method", lambda a: a.payment_information.payment_method, _payment_method
+    ),
+    "payment_information.financial_entity.id": Writable(
+        "financial_entity_id", lambda a: a.payment_information.financial_entity.id, _identifier
+    ),
+    "payment_information.currency.txn_currency": Writable(
+        "txn_currency", lambda a: a.payment_information.currency.txn_currency, _currency
+    ),
+    "payment_information.currency.exchange_rate": Writable(
+        "exchange_rate", lambda a: a.payment_information.currency.exchange_rate, _rate
+    ),
+    "payment_information.currency.exchange_rate_date": Writable(
+        "exchange_rate_date", lambda a: a.payment_information.currency.exchange_rate_date, _date
+    ),
+    "payment_information.currency.exchange_rate_type_id": Writable(
+        "exchange_rate_type_id",
+        lambda a: a.payment_information.currency.exchange_rate_type_id,
+        _identifier,
+    ),
+    "advance_summary.id": Writable(
+        "advance_summary_id", lambda a: a.advance_summary.id, _identifier
+    ),
+    "gl_account.id": Writable("gl_account_id", lambda a: a.gl_account.id, _identifier),
+    "gl_account.undeposited_gl_account_number": Writable(
+        "undeposited_gl_account_number",
+        lambda a: a.gl_account.undeposited_gl_account_number,
+        _identifier,
+    ),
+    "attachment.id": Writable("attachment_id", lambda a: a.attachment.id, _identifier),
+    "items": Writable("items", lambda a: a.items, _items),
+}
+
+# Set by the service, never by a caller; naming one in a mask is INVALID_ARGUMENT.
+OUTPUT_ONLY = (
+    "key",
+    "id",
+    "href",
+    "advance_number",
+    "state",
+    "total_entered",
+    "txn_total_entered",
+    "payment_information.total_paid",
+    "payment_information.txn_total_paid",
+    "payment_information.total_selected",
+    "payment_information.txn_total_selected",
+    "payment_information.total_due",
+    "payment_information.total_txn_amount_due",
+    "payment_information.currency.base_currency",
+    "audit",
+    "etag",
+    "reversed_date",
+    "applications",
+)
+
+
+def parse_fields(message: pb.Advance, paths: list[str], violations: Violations) -> AdvanceFields:
+    """AdvanceFields holding the parsed values of `paths` (WRITABLE keys); the rest default."""
+    values = {}
+    for path in paths:
+        writable = WRITABLE[path]
+        values[writable.attribute] = writable.parse(
+            writable.read(message), violations, f"advance.{path}"
+        )
+    return AdvanceFields(**values)
+
+
+def resolve_mask(message: pb.Advance, mask: FieldMask | None, violations: Violations) -> list[str]:
+    """The WRITABLE paths an update writes: the mask's (expanded), or with no mask every
+    populated writable field. Output-only fields populated without a mask are ignored,
+    so a client can send back what it read."""
+    if mask is None or not mask.paths:
+        return [path for path, w in WRITABLE.items() if w.read(message)]
+    chosen: list[str] = []
+    for index, path in enumerate(mask.paths):
+        field = f"update_mask.paths[{index}]"
+        below = [w for w in WRITABLE if w.startswith(path + ".")]
+        if path == "*":
+            chosen += WRITABLE
+        elif path in WRITABLE:
+            chosen.append(path)
+        elif any(path == o or path.startswith(o + ".") for o in OUTPUT_ONLY):
+            violations.add(
+                field, f"{path!r} is output only and cannot be written", "FIELD_NOT_WRITABLE"
+            )
+        elif path.startswith("items."):
+            violations.add(
+                field,
+                f'{path!r}: items can only be replaced whole ("items")',
+                "FIELD_MASK_PATH_INVALID",
+            )
+        elif below:
+            chosen += below
+        else:
+            violations.add(field, f"{path!r} is not a field of Advance", "FIELD_MASK_PATH_UNKNOWN")
+    return list(dict.fromkeys(chosen))
+
+
+def parse_key(raw: str, violations: Violations, path: str = "key") -> int:
+    """A system-assigned key: a positive whole number, as a string."""
+    if not raw:
+        violations.add(path, "is required", "FIELD_REQUIRED")
+    elif not (raw.isascii() and raw.isdigit()) or raw.startswith("0") or int(raw) > domain.MAX_KEY:
+        violations.add(
+            path, f"must be an advance key, a positive number; got {raw!r}", "KEY_INVALID"
+        )
+    else:
+        return int(raw)
+    return 0
+
+
+def parse_create(message: pb.Advance) -> tuple[AdvanceFields, str, str]:
+    """Fields, supplied advance number ("" for none) and initial state of a new advance."""
+    violations = Violations()
+    fields = parse_fields(message, list(WRITABLE), violations)
+    number = check_identifier(message.advance_number, violations, "advance.advance_number", 64)
+    state = enum_name(pb.AdvanceState, message.state, violations, "advance.state") or domain.POSTED
+    if state not in domain.CREATE_STATES and not violations.has("advance.state"):
+        violations.add(
+            "advance.state", "a new advance is DRAFT or POSTED", "STATE_NOT_ALLOWED_ON_CREATE"
+        )
+    domain.check_required(fields, violations)  # with the parse errors, in one answer
+    violations.raise_if_any()
+    return fields, number, state
+
+
+@dataclass(frozen=True)
+class Update:
+    key: int
+    patch: AdvanceFields
+    attributes: set[str]  # of AdvanceFields, to take from the patch
+    etag: str
+    advance_number: str  # as sent; it must not differ from the stored one
+
+
+def parse_update(request: pb.UpdateAdvanceRequest) -> Update:
+    message = request.advance
+    violations = Violations()
+    key = parse_key(message.key, violations, "advance.key")
+    mask = request.update_mask if request.HasField("update_mask") else None
+    paths = resolve_mask(message, mask, violations)
+    patch = parse_fields(message, paths, violations)
+    if not paths and not violations.items:
+        violations.add("update_mask", "names no field to write", "FIELD_MASK_EMPTY")
+    # Output-only fields are ignored, but a value no enum has is bad input all the same.
+    enum_name(pb.AdvanceState, message.state, violations, "advance.state")
+    violations.raise_if_any()
+    attributes = {WRITABLE[p].attribute for p in paths}
+    return Update(key, patch, attributes, message.etag, message.advance_number)
+
+
+def required_date(raw: str, violations: Violations, path: str):  # type: ignore[no-untyped-def]
+    if not raw:
+        violations.add(path, "is required", "FIELD_REQUIRED")
+        return None
+    return parse_date(raw, violations, path)
+
+
+def required_identifier(raw: str, violations: Violations, path: str) -> str:
+    if not raw:
+        violations.add(path, "is required", "FIELD_REQUIRED")
+    return check_identifier(raw, violations, path)
+
+
+def only_key(raw: str) -> int:
+    violations = Violations()
+    key = parse_key(raw, violations)
+    violations.raise_if_any()
+    return key
+
+
+def state_filter(value: int, violations: Violations) -> str:
+    return enum_name(pb.AdvanceState, value, violations, "state") or ""
+
+
+def full_view(value: int, violations: Violations) -> bool:
+    return enum_name(pb.AdvanceView, value, violations, "view") == "full"
+
+
+# Domain -> message.
+
+
+def basic(key: int) -> pb.Advance:
+    return pb.Advance(key=str(key), id=str(key), href=HREF.format(key=key))
+
+
+def _dimension(ref: Ref | None) -> pb.Dimension | None:
+    return None if ref is None else pb.Dimension(id=ref.id, name=ref.name)
+
+
+def _given(message: Any) -> Any:
+    """An optional reference only when it holds something, so output shows no `{}`."""
+    return message if message.ByteSize() else None
+
+
+def full(advance: Advance) -> pb.Advance:
+    f = advance.fields
+    message = basic(advance.key)
+    message.MergeFrom(
+        pb.Advance(
+            advance_number=advance.advance_number or "",
+            customer=pb.Customer(id=f.customer_id, name=f.customer_name),
+            reference_number=f.reference_number,
+            description=f.description,
+            state=enum_value(pb.AdvanceState, advance.state),
+            total_entered=format_cents(advance.total_entered),
+            txn_total_entered=format_cents(advance.txn_total_entered),
+            payment_information=pb.PaymentInformation(
+                payment_date=str(f.payment_date),
+                receipt_date=str(f.receipt_date),
+                payment_method=enum_value(pb.PaymentMethod, f.payment_method or ""),
+                financial_entity=_given(pb.FinancialEntity(id=f.financial_entity_id)),
+                currency=pb.Currency(
+                    base_currency=advance.base_currency,
+                    txn_currency=f.txn_currency or advance.base_currency,
+                    exchange_rate_date=str(f.exchange_rate_date or ""),
+                    exchange_rate_type_id=f.exchange_rate_type_id,
+                    exchange_rate=format_rate(f.rate()),
+                ),
+                total_paid=format_cents(advance.total_paid),
+                txn_total_paid=format_cents(advance.txn_total_paid),
+                total_selected=format_cents(0),
+                txn_total_selected=format_cents(0),
+                total_due=format_cents(advance.total_due),
+                total_txn_amount_due=format_cents(advance.txn_total_due),
+            ),
+            advance_summary=_given(pb.AdvanceSummary(id=f.advance_summary_id)),
+            gl_account=_given(
+                pb.AdvanceGlAccount(
+                    id=f.gl_account_id,
+                    undeposited_gl_account_number=f.undeposited_gl_account_number,
+                )
+            ),
+            attachment=_given(pb.Attachment(id=f.attachment_id)),
+            items=[
+                pb.AdvanceLine(
+                    key=str(line.key),
+                    id=str(line.key),
+                    line_number=line.line_number,
+                    gl_account=pb.LineGlAccount(
+                        id=line.fields.gl_account.id, name=line.fields.gl_account.name
+                    ),
+                    account_label=_given(
+                        pb.AccountLabel(
+                            id=line.fields.account_label.id, name=line.fields.account_label.name
+                        )
+                    ),
+                    txn_amount=format_cents(line.fields.txn_amount or 0),
+                    base_amount=format_cents(line.base_amount),
+                    memo=line.fields.memo,
+                    dimensions=pb.Dimensions(
+                        **{
+                            ("class_" if name == "class" else name): _dimension(ref)
+                            for name, ref in line.fields.dimensions.items()
+                        }
+                    ),
+                )
+                for line in advance.lines
+            ],
+            audit=pb.Audit(
+                create_time=timestamp(advance.create_time),
+                update_time=timestamp(advance.update_time),
+                created_by=str(advance.created_by or ""),
+                modified_by=str(advance.modified_by or ""),
+            ),
+            etag=advance.etag,
+            reversed_date=str(advance.reversed_date or ""),
+            applications=[
+                pb.Application(
+                    invoice_number=a.invoice_number,
+                    amount=format_cents(a.amount),
+                    base_amount=format_cents(a.base_amount),
+                    applied_date=str(a.applied_date),
+                )
+                for a in advance.applications
+            ],
+        )
+    )
+    return message

@@ -1,0 +1,272 @@
+"""Advance use cases: each one transaction, committed only when it succeeds."""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from service.advances import domain
+from service.advances.domain import Advance, AdvanceFields
+from service.advances.repository import AdvanceRepository, Filters, NumberTaken
+from service.auth.keys import Principal, Tenant
+from service.counters.domain import format_number
+from service.counters.repository import CounterRepository
+from service.db.uow import UnitOfWork
+from service.entities.store import load_settings
+from service.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    Violations,
+)
+from service.pagination import decode_token, encode_token, invalid_page_token, page_size
+
+ADVANCE_COUNTER = "ar_advance"
+_PAGE_KIND = "advances"
+
+
+@dataclass(frozen=True)
+class AdvancePage:
+    advances: list[Advance]
+    keys: list[int]  # the page's keys; `advances` is empty unless the full view was asked for
+    next_page_token: str
+    total_size: int
+
+
+def number_exists(advance_number: str) -> AlreadyExists:
+    return AlreadyExists(
+        "ADVANCE_NUMBER_EXISTS",
+        f"the entity already has an advance numbered {advance_number!r}",
+        metadata={"advance_number": advance_number},
+    )
+
+
+class Advances:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def create(
+        self, principal: Principal, fields: AdvanceFields, advance_number: str, state: str
+    ) -> Advance:
+        """Creates an advance from fields that have passed parsing. Its number comes
+        from the AR advance counter (in this transaction, so a failed create burns
+        none) unless one is supplied."""
+        tenant = principal.tenant
+        with self.uow.transaction() as conn:
+            settings = load_settings(conn, tenant.entity_id)
+            violations = Violations()
+            domain.check_fields(fields, settings, violations)
+            violations.raise_if_any()
+            assert fields.receipt_date is not None
+            domain.check_period_open(fields.receipt_date, settings, "the receipt date")
+            advances = AdvanceRepository(conn, tenant)
+            now = datetime.now(UTC)
+            number = advance_number or self._issue_number(conn, principal, now)
+            if advance_number and advances.number_taken(advance_number):
+                raise number_exists(advance_number)
+            if number and not advance_number and advances.number_taken(number):
+                raise FailedPrecondition(
+                    "ADVANCE_COUNTER_BEHIND",
+                    f"the AR advance counter issued {number!r}, which an existing advance "
+                    "already has: advance the COUNTER_TYPE_AR_ADVANCE counter past the "
+                    "migrated numbers",
+                    metadata={"advance_number": number},
+                )
+            try:
+                key = advances.insert(
+                    fields,
+                    domain.price(fields),
+                    number,
+                    state,
+                    settings.base_currency,
+                    principal.key_id,
+                    now,
+                )
+            except NumberTaken:  # a concurrent create took it since the check above
+                raise number_exists(number or "") from None
+            created = advances.get(key)
+        assert created is not None
+        return created
+
+    @staticmethod
+    def _issue_number(conn, principal: Principal, now: datetime) -> str | None:  # type: ignore[no-untyped-def]
+        counters = CounterRepository(conn, principal.tenant)
+        counter = counters.increment(ADVANCE_COUNTER, 1, now)
+        if counter is None:
+            if counters.get(ADVANCE_COUNTER) is None:
+                return None  # no counter: the advance has no number
+            raise FailedPrecondition(
+                "ADVANCE_COUNTER_EXHAUSTED", "the AR advance counter has no numbers left"
+            )
+        counters.record_event(
+            ADVANCE_COUNTER,
+            "issue",
+            counter.current_value - 1,
+            counter.current_value,
+            principal.key_id,
+            counter.update_time,
+        )
+        return format_number(counter.prefix, counter.padding, counter.current_value)
+
+    def get(self, tenant: Tenant, key: int) -> Advance:
+        with self.uow.transaction(read_only=True) as conn:
+            advance = AdvanceRepository(conn, tenant).get(key)
+        if advance is None:
+            raise domain.advance_not_found(key)
+        return advance
+
+    def list_page(
+        self, tenant: Tenant, filters: Filters, requested_size: int, page_token: str, full: bool
+    ) -> AdvancePage:
+        """Keyset pages in key order. The token carries the last key and the filters it
+        was made for: another filter with it is INVALID_ARGUMENT (AIP-158)."""
+        size = page_size(requested_size)
+        position = decode_token(_PAGE_KIND, page_token, list)
+        after = 0
+        if position is not None:
+            if (
+                len(position) != 3
+                or type(position[0]) is not int  # not bool either
+                or not 0 <= position[0] <= domain.MAX_KEY
+                or position[1:] != [filters.customer_id, filters.state]
+            ):
+                raise invalid_page_token()
+            after = position[0]
+        with self.uow.transaction(read_only=True) as conn:
+            advances = AdvanceRepository(conn, tenant)
+            keys = advances.page_keys(filters, after, size + 1)
+            page, more = keys[:size], len(keys) > size
+            whole = advances.many(page) if full else []
+            total = advances.count(filters)
+        token = (
+            encode_token(_PAGE_KIND, [page[-1], filters.customer_id, filters.state]) if more else ""
+        )
+        return AdvancePage(whole, page, token, total)
+
+    def _locked(self, conn, tenant: Tenant, key: int, etag: str = "") -> Advance:  # type: ignore[no-untyped-def]
+        advance = AdvanceRepository(conn, tenant).get(key, lock=True)
+        if advance is None:
+            raise domain.advance_not_found(key)
+        if etag and etag != advance.etag:
+            raise Aborted(
+                "ETAG_MISMATCH",
+                "the advance changed since that etag was read: get it again and retry",
+                metadata={"key": str(key), "etag": advance.etag},
+            )
+        return advance
+
+    def update(
+        self,
+        principal: Principal,
+        key: int,
+        patch: AdvanceFields,
+        names: set[str],
+        etag: str,
+        advance_number: str = "",
+    ) -> Advance:
+        """Writes the attributes `names` of `patch`; replacing items re-prices them.
+        `advance_number`, when sent, must be the advance's own: it is immutable."""
+        tenant = principal.tenant
+        with self.uow.transaction() as conn:
+            settings = load_settings(conn, tenant.entity_id)
+            advance = self._locked(conn, tenant, key, etag)
+            domain.check_changeable(advance, settings, "updated")
+            if advance_number and advance_number != (advance.advance_number or ""):
+                raise InvalidArgument(
+                    [
+                        FieldViolation(
+                            "advance.advance_number",
+                            "cannot change once the advance exists",
+                            "FIELD_IMMUTABLE",
+                        )
+                    ]
+                )
+            fields = domain.merge(advance.fields, patch, names)
+            violations = Violations()
+            domain.check_fields(fields, settings, violations, advance.base_currency)
+            violations.raise_if_any()
+            assert fields.receipt_date is not None
+            domain.check_period_open(fields.receipt_date, settings, "the new receipt date")
+            advances = AdvanceRepository(conn, tenant)
+            advances.save_fields(
+                advance, fields, domain.price(fields), principal.key_id, datetime.now(UTC)
+            )
+            updated = advances.get(key)
+        assert updated is not None
+        return updated
+
+    def delete(self, principal: Principal, key: int, etag: str) -> None:
+        tenant = principal.tenant
+        with self.uow.transaction() as conn:
+            settings = load_settings(conn, tenant.entity_id)
+            advance = self._locked(conn, tenant, key, etag)
+            domain.check_changeable(advance, settings, "deleted")
+            AdvanceRepository(conn, tenant).delete(advance)
+
+    def submit(self, principal: Principal, key: int) -> Advance:
+        def submit(advances: AdvanceRepository, advance: Advance, settings, now) -> None:  # type: ignore[no-untyped-def]
+            domain.check_submit(advance, settings)
+            advances.save(advance, principal.key_id, now, state=domain.POSTED)
+
+        return self._transition(principal, key, submit)
+
+    def reverse(self, principal: Principal, key: int, reversed_date: date, memo: str) -> Advance:
+        def reverse(advances: AdvanceRepository, advance: Advance, settings, now) -> None:  # type: ignore[no-untyped-def]
+            domain.check_reverse(advance, reversed_date, settings)
+            advances.save(
+                advance,
+                principal.key_id,
+                now,
+                state=domain.REVERSED,
+                reversed_date=reversed_date,
+                reversal_memo=memo,
+            )
+
+        return self._transition(principal, key, reverse)
+
+    def apply(
+        self, principal: Principal, key: int, invoice_number: str, amount: int, applied_date: date
+    ) -> Advance:
+        def apply(advances: AdvanceRepository, advance: Advance, settings, now) -> None:  # type: ignore[no-untyped-def]
+            application = domain.plan_apply(advance, invoice_number, amount, applied_date, settings)
+            advances.put_application(advance, application, now)
+            txn_paid = advance.txn_total_paid + application.amount
+            advances.save(
+                advance,
+                principal.key_id,
+                now,
+                state=domain.state_for(txn_paid, advance.txn_total_entered),
+                total_paid=advance.total_paid + application.base_amount,
+                txn_total_paid=txn_paid,
+                ever_applied=True,
+            )
+
+        return self._transition(principal, key, apply)
+
+    def unapply(self, principal: Principal, key: int, invoice_number: str) -> Advance:
+        def unapply(advances: AdvanceRepository, advance: Advance, settings, now) -> None:  # type: ignore[no-untyped-def]
+            application = domain.plan_unapply(advance, invoice_number, settings)
+            advances.remove_application(advance, invoice_number)
+            txn_paid = advance.txn_total_paid - application.amount
+            advances.save(
+                advance,
+                principal.key_id,
+                now,
+                state=domain.state_for(txn_paid, advance.txn_total_entered),
+                total_paid=advance.total_paid - application.base_amount,
+                txn_total_paid=txn_paid,
+            )
+
+        return self._transition(principal, key, unapply)
+
+    def _transition(self, principal: Principal, key: int, change) -> Advance:  # type: ignore[no-untyped-def]
+        """Locks the advance, lets `change` check its rule and write, returns the result."""
+        tenant = principal.tenant
+        with self.uow.transaction() as conn:
+            settings = load_settings(conn, tenant.entity_id)
+            advance = self._locked(conn, tenant, key)
+            advances = AdvanceRepository(conn, tenant)
+            change(advances, advance, settings, datetime.now(UTC))
+            changed = advances.get(key)
+        assert changed is not None
+        return changed

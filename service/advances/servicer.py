@@ -1,0 +1,86 @@
+"""arcus.receivables.v1.AdvanceService: translates messages to use cases and back."""
+
+from arcus.receivables.v1 import advances_pb2 as pb
+from arcus.receivables.v1 import advances_pb2_grpc
+from google.protobuf.empty_pb2 import Empty
+
+from service.advances import messages
+from service.advances.repository import Filters
+from service.advances.service import Advances
+from service.errors import Violations
+from service.rpc.context import current_principal
+from service.values import check_identifier, check_text, parse_amount
+
+
+class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
+    def __init__(self, advances: Advances) -> None:
+        self.advances = advances
+
+    def CreateAdvance(self, request, context):  # type: ignore[no-untyped-def]
+        fields, number, state = messages.parse_create(request.advance)
+        return messages.full(self.advances.create(current_principal(), fields, number, state))
+
+    def GetAdvance(self, request, context):  # type: ignore[no-untyped-def]
+        key = messages.only_key(request.key)
+        return messages.full(self.advances.get(current_principal().tenant, key))
+
+    def ListAdvances(self, request, context):  # type: ignore[no-untyped-def]
+        violations = Violations()
+        customer_id = check_identifier(request.customer_id, violations, "customer_id")
+        filters = Filters(customer_id, messages.state_filter(request.state, violations))
+        full = messages.full_view(request.view, violations)
+        violations.raise_if_any()
+        page = self.advances.list_page(
+            current_principal().tenant, filters, request.page_size, request.page_token, full
+        )
+        return pb.ListAdvancesResponse(
+            advances=[messages.full(a) for a in page.advances]
+            if full
+            else [messages.basic(key) for key in page.keys],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+        )
+
+    def UpdateAdvance(self, request, context):  # type: ignore[no-untyped-def]
+        u = messages.parse_update(request)
+        updated = self.advances.update(
+            current_principal(), u.key, u.patch, u.attributes, u.etag, u.advance_number
+        )
+        return messages.full(updated)
+
+    def DeleteAdvance(self, request, context):  # type: ignore[no-untyped-def]
+        self.advances.delete(current_principal(), messages.only_key(request.key), request.etag)
+        return Empty()
+
+    def SubmitAdvance(self, request, context):  # type: ignore[no-untyped-def]
+        key = messages.only_key(request.key)
+        return messages.full(self.advances.submit(current_principal(), key))
+
+    def ReverseAdvance(self, request, context):  # type: ignore[no-untyped-def]
+        violations = Violations()
+        key = messages.parse_key(request.key, violations)
+        day = messages.required_date(request.reversed_date, violations, "reversed_date")
+        memo = check_text(request.memo, violations, "memo", max_length=1000)
+        violations.raise_if_any()
+        return messages.full(self.advances.reverse(current_principal(), key, day, memo))
+
+    def ApplyAdvance(self, request, context):  # type: ignore[no-untyped-def]
+        violations = Violations()
+        key = messages.parse_key(request.key, violations)
+        invoice = messages.required_identifier(request.invoice_number, violations, "invoice_number")
+        amount = None
+        if request.amount:
+            amount = parse_amount(request.amount, violations, "amount")
+        else:
+            violations.add("amount", "is required", "FIELD_REQUIRED")
+        day = messages.required_date(request.applied_date, violations, "applied_date")
+        violations.raise_if_any()
+        assert amount is not None and day is not None
+        return messages.full(self.advances.apply(current_principal(), key, invoice, amount, day))
+
+    def UnapplyAdvance(self, request, context):  # type: ignore[no-untyped-def]
+        violations = Violations()
+        key = messages.parse_key(request.key, violations)
+        invoice = messages.required_identifier(request.invoice_number, violations, "invoice_number")
+        violations.raise_if_any()
+        return messages.full(self.advances.unapply(current_principal(), key, invoice))

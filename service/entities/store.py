@@ -1,0 +1,43 @@
+"""Entity settings in the database."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from service.auth.store import ensure_entity
+from service.db import models
+from service.db.uow import UnitOfWork
+from service.entities.settings import EntitySettings
+
+_SETTINGS = (
+    models.Entity.ar_automatic_summaries,
+    models.Entity.ar_account_labels,
+    models.Entity.gl_closed_through,
+    models.Entity.base_currency,
+)
+_GET = select(*_SETTINGS).where(models.Entity.id == bindparam("b_id"))
+
+
+def load_settings(conn: Connection, entity_id: str) -> EntitySettings:
+    """The entity's settings (the defaults if it has no row yet)."""
+    row = conn.execute(_GET, {"b_id": entity_id}).one_or_none()
+    return EntitySettings() if row is None else EntitySettings(*row)
+
+
+class EntityStore:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def configure(self, entity_id: str, **changes: object) -> EntitySettings:
+        """Sets the given settings (creating the entity if needed) and returns them all."""
+        with self.uow.transaction() as conn:
+            ensure_entity(conn, entity_id, datetime.now(UTC))
+            if changes:
+                conn.execute(
+                    update(models.Entity).where(models.Entity.id == entity_id).values(**changes)
+                )
+            return load_settings(conn, entity_id)
+
+    def settings(self, entity_id: str) -> EntitySettings:
+        with self.uow.transaction(read_only=True) as conn:
+            return load_settings(conn, entity_id)

@@ -1,0 +1,41 @@
+"""Conversions every servicer shares: proto enums to domain names and back, timestamps."""
+
+from datetime import datetime
+
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from service.errors import Violations
+
+
+def _prefix(enum: EnumTypeWrapper) -> str:
+    """ "PAYMENT_METHOD_" for PaymentMethod: its zero value's name less "UNSPECIFIED"."""
+    return enum.DESCRIPTOR.values_by_number[0].name.removesuffix("UNSPECIFIED")
+
+
+def enum_name(
+    enum: EnumTypeWrapper,
+    value: int,
+    violations: Violations,
+    field: str,
+    unknown_reason: str = "ENUM_VALUE_UNKNOWN",
+) -> str | None:
+    """PAYMENT_METHOD_CASH -> "cash"; None for the zero value; a violation for a number
+    the enum does not have (proto3 enums are open: any int32 arrives)."""
+    if value == 0:
+        return None
+    descriptor = enum.DESCRIPTOR.values_by_number.get(value)
+    if descriptor is None:
+        violations.add(field, f"unknown {enum.DESCRIPTOR.name} value {value}", unknown_reason)
+        return None
+    return descriptor.name.removeprefix(_prefix(enum)).lower()
+
+
+def enum_value(enum: EnumTypeWrapper, name: str) -> int:
+    return enum.Value(_prefix(enum) + name.upper())
+
+
+def timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp

@@ -1,0 +1,103 @@
+"""Parsing the wire's decimal strings, dates and free text into exact values.
+
+Money is integer cents, never a float. Each parser adds a violation under the field
+path it is given and returns None, so a caller reports every bad field at once.
+"""
+
+import re
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from service.errors import Violations
+
+MAX_CENTS = 10**15 - 1  # 9,999,999,999,999.99: sums of many stay far inside int64
+_AMOUNT = re.compile(r"([0-9]{1,20})(?:\.([0-9]{1,2}))?")
+_RATE = re.compile(r"(0|[1-9][0-9]{0,8})(?:\.([0-9]{1,10}))?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def parse_amount(text: str, violations: Violations, field: str) -> int | None:
+    """A positive decimal string with at most 2 decimals ("500", "10.5", "0.01") in cents."""
+    match = _AMOUNT.fullmatch(text)
+    if not match:
+        violations.add(
+            field,
+            f'must be a decimal number with at most 2 decimals, like "100.00"; got {text!r}',
+            "AMOUNT_INVALID",
+        )
+        return None
+    whole, fraction = match.group(1), (match.group(2) or "").ljust(2, "0")
+    cents = int(whole) * 100 + int(fraction)
+    if cents == 0:
+        violations.add(field, "must be more than 0", "AMOUNT_NOT_POSITIVE")
+        return None
+    if cents > MAX_CENTS:
+        violations.add(field, f"must be at most {format_cents(MAX_CENTS)}", "AMOUNT_TOO_LARGE")
+        return None
+    return cents
+
+
+def format_cents(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def parse_rate(text: str, violations: Violations, field: str) -> Decimal | None:
+    """A positive exchange rate with at most 10 decimals, e.g. "1.0825"."""
+    match = _RATE.fullmatch(text)
+    if not match or Decimal(text) == 0:
+        violations.add(
+            field,
+            f'must be a positive decimal like "1.0825"; got {text!r}',
+            "EXCHANGE_RATE_INVALID",
+        )
+        return None
+    return Decimal(text)
+
+
+def convert(cents: int, rate: Decimal) -> int:
+    """`cents` x `rate`, rounded half up to whole cents."""
+    return int((Decimal(cents) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def format_rate(rate: Decimal) -> str:
+    return format(rate.normalize(), "f")
+
+
+def parse_date(text: str, violations: Violations, field: str) -> date | None:
+    """A calendar date written YYYY-MM-DD."""
+    if _DATE.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    violations.add(field, f"must be a real date written YYYY-MM-DD; got {text!r}", "DATE_INVALID")
+    return None
+
+
+def parse_currency(text: str, violations: Violations, field: str) -> str | None:
+    if not _CURRENCY.fullmatch(text):
+        violations.add(
+            field, f'must be an ISO 4217 code like "USD"; got {text!r}', "CURRENCY_INVALID"
+        )
+        return None
+    return text
+
+
+def check_text(text: str, violations: Violations, field: str, max_length: int) -> str:
+    """Free text: at most `max_length` characters, no control characters but newlines and tabs."""
+    if len(text) > max_length:
+        violations.add(field, f"must be at most {max_length} characters", "TEXT_TOO_LONG")
+    elif not text.replace("\n", "").replace("\t", "").isprintable():
+        violations.add(field, "must not contain control characters", "TEXT_NOT_PRINTABLE")
+    return text
+
+
+def check_identifier(text: str, violations: Violations, field: str, max_length: int = 100) -> str:
+    """An id from another system: at most `max_length` printable characters, no newlines."""
+    if len(text) > max_length:
+        violations.add(field, f"must be at most {max_length} characters", "TEXT_TOO_LONG")
+    elif not text.isprintable():
+        violations.add(field, "must contain only printable characters", "TEXT_NOT_PRINTABLE")
+    return text

@@ -1,0 +1,170 @@
+"""ListAdvances paging, filters and views; tenant isolation for every RPC; concurrent creates."""
+
+import base64
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from arcus.counters.v1 import counters_pb2 as cpb
+from arcus.counters.v1 import counters_pb2_grpc
+from arcus.receivables.v1 import advances_pb2 as pb
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from tests.advances import Client, payload
+from tests.conftest import auth
+
+S = pb.AdvanceState
+FULL, BASIC = pb.ADVANCE_VIEW_FULL, pb.ADVANCE_VIEW_BASIC
+
+
+@pytest.fixture
+def client(channel, key):
+    return Client(channel, key)
+
+
+def list_all(client, **request):  # type: ignore[no-untyped-def]
+    keys, token, pages = [], "", 0
+    while True:
+        page = client.ListAdvances(pb.ListAdvancesRequest(page_token=token, **request))
+        keys += [a.key for a in page.advances]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            return keys, pages, page.total_size
+
+
+def test_list_pages_through_everything_in_key_order(client):
+    made = [client.create(payload(customer={"id": f"C-{i % 3}"})).key for i in range(25)]
+    keys, pages, total = list_all(client, page_size=10)
+    assert (keys, pages, total) == (made, 3, 25)
+    first = client.ListAdvances(pb.ListAdvancesRequest())
+    assert len(first.advances) == 25 and first.next_page_token == "" and first.total_size == 25
+
+
+def test_list_filters_by_customer_and_state(client):
+    a = client.create(payload(customer={"id": "C-1"}))
+    b = client.create(payload(customer={"id": "C-2"}, state="ADVANCE_STATE_DRAFT"))
+    c = client.create(payload(customer={"id": "C-1"}, state="ADVANCE_STATE_DRAFT"))
+    assert list_all(client, customer_id="C-1") == ([a.key, c.key], 1, 2)
+    assert list_all(client, state=S.ADVANCE_STATE_DRAFT) == ([b.key, c.key], 1, 2)
+    assert list_all(client, customer_id="C-1", state=S.ADVANCE_STATE_DRAFT, page_size=1) == (
+        [c.key],
+        1,
+        1,
+    )
+    assert list_all(client, customer_id="nobody") == ([], 1, 0)
+
+
+def test_basic_view_is_the_references_list_shape_and_full_is_whole(client):
+    created = client.create()
+    basic = client.ListAdvances(pb.ListAdvancesRequest()).advances[0]
+    assert basic == pb.Advance(key=created.key, id=created.key, href=created.href)
+    assert client.ListAdvances(pb.ListAdvancesRequest(view=BASIC)).advances[0] == basic
+    assert client.ListAdvances(pb.ListAdvancesRequest(view=FULL)).advances[0] == created
+
+
+def test_a_token_is_bound_to_its_filters(client):
+    for _ in range(3):
+        client.create()
+    page = client.ListAdvances(pb.ListAdvancesRequest(page_size=1, customer_id="C-00019"))
+    assert page.next_page_token
+    error = client.fails(
+        "ListAdvances", pb.ListAdvancesRequest(page_size=1, page_token=page.next_page_token)
+    )
+    assert error.violations == {"page_token": "PAGE_TOKEN_INVALID"}
+
+
+def _forged(position):  # type: ignore[no-untyped-def]
+    raw = json.dumps({"k": "advances", "p": position}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field", "reason"),
+    [
+        ({"page_size": -1}, "page_size", "PAGE_SIZE_NEGATIVE"),
+        ({"page_token": "nonsense"}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged(["1", "", ""])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([-5, "", ""])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([2**70, "", ""])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"state": 77}, "state", "ENUM_VALUE_UNKNOWN"),
+        ({"view": 9}, "view", "ENUM_VALUE_UNKNOWN"),
+        ({"customer_id": "x" * 101}, "customer_id", "TEXT_TOO_LONG"),
+    ],
+)
+def test_list_rejects_bad_requests(client, request_fields, field, reason):
+    error = client.fails("ListAdvances", pb.ListAdvancesRequest(**request_fields))
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.violations == {field: reason}
+
+
+def test_page_size_is_clamped_to_1000(client):
+    client.create()
+    assert len(client.ListAdvances(pb.ListAdvancesRequest(page_size=5000)).advances) == 1
+
+
+def every_rpc(key: str):  # type: ignore[no-untyped-def]
+    return [
+        ("GetAdvance", pb.GetAdvanceRequest(key=key)),
+        (
+            "UpdateAdvance",
+            pb.UpdateAdvanceRequest(
+                advance=pb.Advance(key=key, description="x"),
+                update_mask=FieldMask(paths=["description"]),
+            ),
+        ),
+        ("DeleteAdvance", pb.DeleteAdvanceRequest(key=key)),
+        ("SubmitAdvance", pb.SubmitAdvanceRequest(key=key)),
+        ("ReverseAdvance", pb.ReverseAdvanceRequest(key=key, reversed_date="2024-06-20")),
+        (
+            "ApplyAdvance",
+            pb.ApplyAdvanceRequest(
+                key=key, invoice_number="I", amount="1", applied_date="2024-06-20"
+            ),
+        ),
+        ("UnapplyAdvance", pb.UnapplyAdvanceRequest(key=key, invoice_number="I")),
+    ]
+
+
+@pytest.mark.parametrize(("entity", "mode"), [("globex", "live"), ("acme", "test")])
+def test_another_tenants_advance_is_not_found_for_every_rpc(channel, keys, entity, mode):
+    owner = Client(channel, keys.create("acme", mode="live"))
+    stranger = Client(channel, keys.create(entity, mode=mode))
+    advance = owner.create(payload(state="ADVANCE_STATE_DRAFT"))
+    owner.create()
+    for method, request in every_rpc(advance.key):
+        error = stranger.fails(method, request)
+        assert (error.code, error.info.reason) == (
+            grpc.StatusCode.NOT_FOUND,
+            "ADVANCE_NOT_FOUND",
+        ), method
+    listed = stranger.ListAdvances(pb.ListAdvancesRequest(view=FULL))
+    assert (list(listed.advances), listed.total_size) == ([], 0)
+    assert owner.get(advance.key) == advance  # untouched by all of that
+
+
+def test_500_concurrent_creates_get_500_distinct_gapless_numbers(server, key, database):
+    target = f"127.0.0.1:{server.port}"
+    with grpc.insecure_channel(target) as channel:
+        counters_pb2_grpc.CounterServiceStub(channel).AdvanceCounter(
+            cpb.AdvanceCounterRequest(
+                counter_type=cpb.COUNTER_TYPE_AR_ADVANCE, advance_to=1000, prefix="ADV-"
+            ),
+            metadata=auth(key),
+        )
+    threads, per_thread = 16, 32  # 512 > 500: a few more than asked for
+    barrier = threading.Barrier(threads)
+
+    def create_many(_):  # type: ignore[no-untyped-def]
+        with grpc.insecure_channel(target) as channel:
+            client = Client(channel, key)
+            barrier.wait()
+            return [client.create().advance_number for _ in range(per_thread)]
+
+    with ThreadPoolExecutor(threads) as pool:
+        numbers = [n for batch in pool.map(create_many, range(threads)) for n in batch]
+    assert len(numbers) == len(set(numbers)) == threads * per_thread
+    values = sorted(int(n.removeprefix("ADV-")) for n in numbers)
+    assert values == list(range(1001, 1001 + threads * per_thread))  # no gap, no duplicate
