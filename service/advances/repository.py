@@ -143,28 +143,9 @@ class AdvanceRepository:
         key_id: int,
         now: datetime,
     ) -> int:
-        try:
-            key = self._insert_header(
-                fields, priced, advance_number, state, base_currency, key_id, now
-            )
-        except IntegrityError as error:
-            if "advance_number" in str(error.orig):
-                raise NumberTaken(advance_number) from error
-            raise
-        self._insert_lines(key, fields.items, priced)
-        return key
-
-    def _insert_header(
-        self,
-        fields: AdvanceFields,
-        priced: Priced,
-        advance_number: str | None,
-        state: str,
-        base_currency: str,
-        key_id: int,
-        now: datetime,
-    ) -> int:
-        return self.conn.execute(
+        """Inserts the advance and its lines; NumberTaken if a concurrent create took
+        `advance_number` first (the unique constraint is the final word on it)."""
+        statement = (
             insert(AdvanceRow)
             .values(
                 entity_id=self.tenant.entity_id,
@@ -184,7 +165,15 @@ class AdvanceRepository:
                 **_header_values(fields, priced),
             )
             .returning(AdvanceRow.id)
-        ).scalar_one()
+        )
+        try:
+            key = self.conn.execute(statement).scalar_one()
+        except IntegrityError as error:
+            if "advance_number" in str(error.orig):
+                raise NumberTaken(advance_number) from error
+            raise
+        self._insert_lines(key, fields.items, priced)
+        return key
 
     def _insert_lines(self, key: int, items: tuple[LineFields, ...], priced: Priced) -> None:
         self.conn.execute(

@@ -7,8 +7,8 @@ from service.advances import domain
 from service.advances.domain import Advance, AdvanceFields
 from service.advances.repository import AdvanceRepository, Filters, NumberTaken
 from service.auth.keys import Principal, Tenant
-from service.counters.domain import format_number
 from service.counters.repository import CounterRepository
+from service.counters.service import issue_from
 from service.db.uow import UnitOfWork
 from service.entities.store import load_settings
 from service.errors import (
@@ -61,7 +61,7 @@ class Advances:
             domain.check_period_open(fields.receipt_date, settings, "the receipt date")
             advances = AdvanceRepository(conn, tenant)
             now = datetime.now(UTC)
-            number = advance_number or self._issue_number(conn, principal, now)
+            number = advance_number or self._next_number(conn, principal)
             if advance_number and advances.number_taken(advance_number):
                 raise number_exists(advance_number)
             if number and not advance_number and advances.number_taken(number):
@@ -89,24 +89,11 @@ class Advances:
         return created
 
     @staticmethod
-    def _issue_number(conn, principal: Principal, now: datetime) -> str | None:  # type: ignore[no-untyped-def]
+    def _next_number(conn, principal: Principal) -> str | None:  # type: ignore[no-untyped-def]
+        """The next number of the AR advance counter, in this transaction; None without one."""
         counters = CounterRepository(conn, principal.tenant)
-        counter = counters.increment(ADVANCE_COUNTER, 1, now)
-        if counter is None:
-            if counters.get(ADVANCE_COUNTER) is None:
-                return None  # no counter: the advance has no number
-            raise FailedPrecondition(
-                "ADVANCE_COUNTER_EXHAUSTED", "the AR advance counter has no numbers left"
-            )
-        counters.record_event(
-            ADVANCE_COUNTER,
-            "issue",
-            counter.current_value - 1,
-            counter.current_value,
-            principal.key_id,
-            counter.update_time,
-        )
-        return format_number(counter.prefix, counter.padding, counter.current_value)
+        issued = issue_from(counters, ADVANCE_COUNTER, 1, principal.key_id)
+        return issued.numbers[0] if issued else None
 
     def get(self, tenant: Tenant, key: int) -> Advance:
         with self.uow.transaction(read_only=True) as conn:

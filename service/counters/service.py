@@ -84,22 +84,27 @@ class Counters:
 
     def issue(self, principal: Principal, counter_type: str, count: int) -> IssueResult:
         """Issues `count` contiguous numbers; `count` has passed check_issue_count."""
-        now = datetime.now(UTC)
         with self.uow.transaction() as conn:
             counters = CounterRepository(conn, principal.tenant)
-            counter = counters.increment(counter_type, count, now)
-            if counter is None:
-                existing = counters.get(counter_type)
-                if existing is None:
-                    raise counter_not_found(counter_type)
-                raise counter_exhausted(existing, count)
-            first = counter.current_value - count + 1
-            counters.record_event(
-                counter_type,
-                "issue",
-                first - 1,
-                counter.current_value,
-                principal.key_id,
-                counter.update_time,
-            )
-        return IssueResult(counter, first, counter.current_value)
+            result = issue_from(counters, counter_type, count, principal.key_id)
+        if result is None:
+            raise counter_not_found(counter_type)
+        return result
+
+
+def issue_from(
+    counters: CounterRepository, counter_type: str, count: int, key_id: int | None
+) -> IssueResult | None:
+    """Issues `count` numbers inside the caller's transaction, audited; None when the
+    tenant has no such counter. Whoever issues (IssueNumbers, CreateAdvance) issues here."""
+    counter = counters.increment(counter_type, count, datetime.now(UTC))
+    if counter is None:
+        existing = counters.get(counter_type)
+        if existing is None:
+            return None
+        raise counter_exhausted(existing, count)
+    first = counter.current_value - count + 1
+    counters.record_event(
+        counter_type, "issue", first - 1, counter.current_value, key_id, counter.update_time
+    )
+    return IssueResult(counter, first, counter.current_value)
