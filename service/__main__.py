@@ -1,4 +1,5 @@
-"""Admin CLI: python -m service serve | migrate | keys create|list|revoke | entities configure."""
+"""Admin CLI: python -m service serve | migrate | keys create|list|revoke | entities configure |
+idempotency purge."""
 
 import argparse
 import logging
@@ -19,6 +20,7 @@ from service.db.migrate import is_up_to_date, upgrade
 from service.db.uow import UnitOfWork
 from service.entities.store import EntityStore
 from service.errors import InvalidArgument, ServiceError, Violations
+from service.idempotency.store import Idempotency
 from service.server import all_scopes, run_server
 from service.values import parse_currency, parse_date
 
@@ -71,7 +73,12 @@ def serve(settings: Settings) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with run_server(engine, settings.listen, settings.max_workers) as running:
+    with run_server(
+        engine,
+        settings.listen,
+        settings.max_workers,
+        sweep_every=settings.idempotency_sweep_seconds,
+    ) as running:
         log.info("serving on %s (port %d)", settings.listen, running.port)
         stop.wait()
         log.info("shutting down: finishing calls in flight")
@@ -137,6 +144,11 @@ def entities_configure(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def idempotency_purge(settings: Settings) -> None:
+    purged = Idempotency(UnitOfWork(open_database(settings))).purge()
+    print(f"purged {purged} idempotency records older than 24 hours")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -184,6 +196,13 @@ def parser() -> argparse.ArgumentParser:
         "--gl-closed-through", metavar="YYYY-MM-DD|none", help="the GL is closed through this date"
     )
     configure.add_argument("--base-currency", metavar="CODE", help="ISO 4217, default USD")
+
+    idempotency = commands.add_parser("idempotency", help="idempotency records").add_subparsers(
+        dest="idempotency_command", required=True
+    )
+    idempotency.add_parser(
+        "purge", help="delete records older than 24 hours (the server also does)"
+    )
     return root
 
 
@@ -205,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             keys_revoke(settings, args)
         elif args.command == "entities":
             entities_configure(settings, args)
+        elif args.command == "idempotency":
+            idempotency_purge(settings)
     except InvalidArgument as error:
         for violation in error.violations:
             print(f"error: {violation.field}: {violation.description}", file=sys.stderr)

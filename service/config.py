@@ -11,6 +11,8 @@ class Settings:
     database_url: str
     listen: str
     max_workers: int
+    # How often the server purges idempotency records past their 24 hours.
+    idempotency_sweep_seconds: float
     # True when DATABASE_URL is unset: the embedded SQLite file under ./var.
     embedded: bool
 
@@ -21,5 +23,6 @@ class Settings:
             database_url=url or default_database_url(),
             listen=os.environ.get("GRPC_LISTEN", "127.0.0.1:50051"),
             max_workers=int(os.environ.get("GRPC_MAX_WORKERS", "32")),
+            idempotency_sweep_seconds=float(os.environ.get("IDEMPOTENCY_SWEEP_SECONDS", "600")),
             embedded=not url,
         )

@@ -1,6 +1,7 @@
 """The gRPC server: services, health, reflection and the interceptor, wired once."""
 
 import logging
+import threading
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -22,7 +23,9 @@ from service.auth.store import KeyStore
 from service.counters.service import Counters
 from service.counters.servicer import CounterServicer
 from service.db.uow import UnitOfWork
+from service.idempotency.store import Clock, Idempotency, system_clock
 from service.rpc.interceptor import ServiceInterceptor
+from service.rpc.methods import mutating_methods
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +74,15 @@ class RunningServer:
 
 
 def build_server(
-    engine: Engine, max_workers: int = 32
+    engine: Engine, max_workers: int = 32, idempotency: Idempotency | None = None
 ) -> tuple[grpc.Server, health.HealthServicer]:
     uow = UnitOfWork(engine)
-    interceptor = ServiceInterceptor(method_scopes(SERVICES), KeyStore(uow).authenticate)
+    interceptor = ServiceInterceptor(
+        method_scopes(SERVICES),
+        KeyStore(uow).authenticate,
+        idempotency or Idempotency(uow),
+        mutating_methods(SERVICES),
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         interceptors=[interceptor],
@@ -96,18 +104,45 @@ def build_server(
     return server, health_servicer
 
 
+def _sweep(idempotency: Idempotency, every: float, stop: threading.Event) -> None:
+    """Purges idempotency records past their 24 hours, every `every` seconds."""
+    while not stop.wait(every):
+        try:
+            purged = idempotency.purge()
+            if purged:
+                log.info("purged %d expired idempotency records", purged)
+        except Exception:
+            log.exception("idempotency sweep failed; trying again later")
+
+
 @contextmanager
 def run_server(
-    engine: Engine, listen: str = "127.0.0.1:0", max_workers: int = 32
+    engine: Engine,
+    listen: str = "127.0.0.1:0",
+    max_workers: int = 32,
+    clock: Clock = system_clock,
+    sweep_every: float = 600.0,
 ) -> Iterator[RunningServer]:
-    """Serves until the block ends; `listen` with port 0 picks a free port."""
-    server, health_servicer = build_server(engine, max_workers)
+    """Serves until the block ends; `listen` with port 0 picks a free port. `clock`
+    dates idempotency records (tests move it); the sweep purges the expired ones."""
+    idempotency = Idempotency(UnitOfWork(engine), clock)
+    server, health_servicer = build_server(engine, max_workers, idempotency)
     port = server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     server.start()
+    stop_sweeping = threading.Event()
+    sweeper = threading.Thread(
+        target=_sweep,
+        args=(idempotency, sweep_every, stop_sweeping),
+        name="idempotency-sweep",
+        daemon=True,
+    )
+    sweeper.start()
     running = RunningServer(server, port, health_servicer)
     try:
         yield running
     finally:
+        stop_sweeping.set()
         running.stop(grace=5)
+        sweeper.join()

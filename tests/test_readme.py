@@ -59,9 +59,20 @@ def test_readme_grpcurl_commands_work(tmp_path):
             )
             assert result.returncode == 0, f"{command}\n{result.stderr}"
             outputs.append(result.stdout)
+            if "idempotency-key" in command:  # a retry replays: the very same output
+                retry = subprocess.run(
+                    ["bash", "-c", command.replace("127.0.0.1:50051", address)],
+                    cwd=tmp_path,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+                assert retry.stdout == result.stdout
 
     by_method = dict(zip([c.split()[-1] for c in readme_commands()], outputs, strict=True))
-    assert len(by_method) == len(outputs) == 13
+    assert len(outputs) == 14
+    assert len(by_method) == 13  # IssueNumbers twice: plain, then with an idempotency key
     assert "arcus.counters.v1.CounterService" in outputs[0]
     assert 'required_scope) = "migration:write"' in outputs[1]
     advanced = json.loads(by_method["arcus.counters.v1.CounterService/AdvanceCounter"])
@@ -69,8 +80,10 @@ def test_readme_grpcurl_commands_work(tmp_path):
     batch = json.loads(by_method["arcus.counters.v1.CounterService/BatchAdvanceCounters"])
     assert [r["status"].get("code", 0) for r in batch["results"]] == [0, 0, 0, 3]
     assert batch["results"][1]["response"]["counter"]["next_number"] == "PO-008813"
-    issued = json.loads(by_method["arcus.counters.v1.CounterService/IssueNumbers"])
+    issued = json.loads(outputs[4])
     assert issued["numbers"] == ["INV-0342666", "INV-0342667", "INV-0342668"]
+    keyed = json.loads(by_method["arcus.counters.v1.CounterService/IssueNumbers"])
+    assert keyed["numbers"] == ["INV-0342669", "INV-0342670"]  # issued once, replayed once
     listed = json.loads(by_method["arcus.counters.v1.CounterService/ListCounters"])
     assert len(listed["counters"]) == 4
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -205,4 +206,21 @@ class AdvanceApplication(Base):
     amount: Mapped[int] = mapped_column(BigInteger)  # transaction currency
     base_amount: Mapped[int] = mapped_column(BigInteger)
     applied_date: Mapped[date] = mapped_column(Date)
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IdempotencyRecord(Base):
+    """A mutating call made with an idempotency key, and its response, for 24 hours."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (Index(None, "create_time"),)
+
+    entity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(4), primary_key=True)
+    method: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # SHA-256 of the method and the deterministically serialized request.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # The serialized response; NULL only inside the claiming transaction.
+    response: Mapped[bytes | None] = mapped_column(LargeBinary)
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -9,11 +9,14 @@ from google.protobuf.message import DecodeError
 
 from service import errors
 from service.auth.keys import AUTH_DOMAIN, Principal
+from service.idempotency import rules as idempotency_rules
+from service.idempotency.store import Idempotency
 from service.rpc import context as rpc_context
 from service.rpc.status import status_for, to_grpc_status
 
 Authenticate = Callable[[list[str]], Principal]
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
+Serialize = Callable[[Any], bytes]
 
 # Served to anyone: health checks and reflection carry no tenant data.
 PUBLIC_SERVICES = (
@@ -33,11 +36,23 @@ class _Undecodable:
 
 class ServiceInterceptor(grpc.ServerInterceptor):
     """Guards every method that declares a scope; lets health and reflection through;
-    refuses any other method it finds (a service registered without a scope)."""
+    refuses any other method it finds (a service registered without a scope).
 
-    def __init__(self, method_scopes: dict[str, str], authenticate: Authenticate) -> None:
+    A mutating method called with an `idempotency-key` runs at most once per key: see
+    service/idempotency/store.py.
+    """
+
+    def __init__(
+        self,
+        method_scopes: dict[str, str],
+        authenticate: Authenticate,
+        idempotency: Idempotency | None = None,
+        mutating: frozenset[str] = frozenset(),
+    ) -> None:
         self._method_scopes = method_scopes
         self._authenticate = authenticate
+        self._idempotency = idempotency
+        self._mutating = mutating
 
     def intercept_service(
         self,
@@ -51,15 +66,25 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         scope = self._method_scopes.get(method)
         if scope is None or handler.unary_unary is None:
             return grpc.unary_unary_rpc_method_handler(_refuse(method))
+        serialize = handler.response_serializer or (lambda message: message)
         return grpc.unary_unary_rpc_method_handler(
-            self.guard(method, scope, handler.unary_unary),
+            self.guard(method, scope, handler.unary_unary, serialize),
             request_deserializer=_tolerant(handler.request_deserializer),
-            response_serializer=handler.response_serializer,
+            # A replayed response is sent as the very bytes first sent.
+            response_serializer=lambda r: r if isinstance(r, bytes) else serialize(r),
         )
 
-    def guard(self, method: str, scope: str, behavior: Behavior) -> Behavior:
-        """`behavior` run as the caller's principal, with its errors turned into statuses."""
+    def guard(
+        self,
+        method: str,
+        scope: str,
+        behavior: Behavior,
+        serialize: Serialize = lambda message: message.SerializeToString(),
+    ) -> Behavior:
+        """`behavior` run as the caller's principal, at most once per idempotency key,
+        with its errors turned into statuses."""
         domain = package_of(method)
+        mutating = self._idempotency is not None and method in self._mutating
 
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             try:
@@ -67,9 +92,24 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                 principal.require(scope)
                 if isinstance(request, _Undecodable):
                     raise _bad_message(request.error)
+                key = _idempotency_key(context) if mutating else None
                 token = rpc_context.set_principal(principal)
                 try:
-                    return behavior(request, context)
+                    if key is None:
+                        return behavior(request, context)
+                    assert self._idempotency is not None
+                    outcome = self._idempotency.run(
+                        principal,
+                        method,
+                        key,
+                        request.SerializeToString(deterministic=True),
+                        lambda: serialize(behavior(request, context)),
+                    )
+                    if outcome.replayed:
+                        context.send_initial_metadata(
+                            ((idempotency_rules.REPLAYED_HEADER, "true"),)
+                        )
+                    return outcome.response
                 finally:
                     rpc_context.reset_principal(token)
             except Exception as error:
@@ -122,9 +162,17 @@ def _refuse(method: str) -> Behavior:
     return refuse
 
 
-def _authorization(context: grpc.ServicerContext) -> list[str]:
+def _metadata(context: grpc.ServicerContext, name: str) -> list[str]:
     return [
         value
         for key, value in context.invocation_metadata()
-        if key == "authorization" and isinstance(value, str)
+        if key == name and isinstance(value, str)
     ]
+
+
+def _authorization(context: grpc.ServicerContext) -> list[str]:
+    return _metadata(context, "authorization")
+
+
+def _idempotency_key(context: grpc.ServicerContext) -> str | None:
+    return idempotency_rules.check_key(_metadata(context, idempotency_rules.HEADER))

@@ -1,0 +1,391 @@
+"""Idempotency keys on every mutating RPC: replay, reuse, races, expiry, isolation."""
+
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from arcus.counters.v1 import counters_pb2 as cpb
+from arcus.receivables.v1 import advances_pb2 as apb
+from google.protobuf.field_mask_pb2 import FieldMask
+from sqlalchemy import Engine, func, select
+
+from service.db import models
+from service.db.models import Base
+from service.db.uow import UnitOfWork
+from service.idempotency.store import Idempotency
+from service.server import run_server
+from tests.advances import Client, advance_message, payload
+from tests.conftest import auth
+from tests.errors import rich_error
+from tests.processes import cli
+
+COUNTERS = "/arcus.counters.v1.CounterService/"
+ADVANCES = "/arcus.receivables.v1.AdvanceService/"
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime.now(UTC))
+
+
+@pytest.fixture
+def server(database, clock):  # the conftest server, on a clock the test moves
+    with run_server(database, "127.0.0.1:0", clock=clock) as running:
+        yield running
+
+
+def raw_call(channel, method, request, key, idempotency_key=None):  # type: ignore[no-untyped-def]
+    """The response's bytes as they came over the wire, and whether it was a replay."""
+    call = channel.unary_unary(method)  # no deserializer: bytes in, bytes out
+    metadata = auth(key) + ([("idempotency-key", idempotency_key)] if idempotency_key else [])
+    response, rpc = call.with_call(request.SerializeToString(), metadata=metadata)
+    replayed = dict(rpc.initial_metadata()).get("idempotent-replayed") == "true"
+    return response, replayed
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple]]:
+    """Every row of every table but the idempotency records themselves."""
+    with engine.connect() as conn:
+        return {
+            table.name: sorted(map(tuple, conn.execute(select(table))), key=repr)
+            for table in Base.metadata.sorted_tables
+            if table.name != "idempotency_records"
+        }
+
+
+def records(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(models.IdempotencyRecord)).scalar_one()
+
+
+@pytest.fixture
+def world(channel, key):  # type: ignore[no-untyped-def]
+    """An AR advance counter, an invoice counter, and advances in the states the RPCs need."""
+    client = Client(channel, key)
+    invoice = cpb.AdvanceCounterRequest(
+        counter_type=cpb.COUNTER_TYPE_INVOICE, advance_to=10, prefix="INV-"
+    )
+    raw_call(channel, COUNTERS + "AdvanceCounter", invoice, key)
+    draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))
+    posted = client.create()
+    applied = client.create()
+    client.apply(applied.key, "10", "INV-A")
+    return {"draft": draft.key, "posted": posted.key, "applied": applied.key}
+
+
+def mutating_calls(world):  # type: ignore[no-untyped-def]
+    return {
+        "AdvanceCounter": (
+            COUNTERS + "AdvanceCounter",
+            cpb.AdvanceCounterRequest(counter_type=cpb.COUNTER_TYPE_PO, advance_to=5, prefix="PO-"),
+        ),
+        "BatchAdvanceCounters": (
+            COUNTERS + "BatchAdvanceCounters",
+            cpb.BatchAdvanceCountersRequest(
+                counters=[
+                    cpb.AdvanceCounterRequest(
+                        counter_type=cpb.COUNTER_TYPE_QUOTE, advance_to=3, prefix="Q-"
+                    ),
+                    cpb.AdvanceCounterRequest(
+                        counter_type=cpb.COUNTER_TYPE_RMA, advance_to=3
+                    ),  # fails alone
+                ]
+            ),
+        ),
+        "IssueNumbers": (
+            COUNTERS + "IssueNumbers",
+            cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=3),
+        ),
+        "CreateAdvance": (
+            ADVANCES + "CreateAdvance",
+            apb.CreateAdvanceRequest(advance=advance_message(payload())),
+        ),
+        "UpdateAdvance": (
+            ADVANCES + "UpdateAdvance",
+            apb.UpdateAdvanceRequest(
+                advance=apb.Advance(key=world["posted"], description="changed"),
+                update_mask=FieldMask(paths=["description"]),
+            ),
+        ),
+        "DeleteAdvance": (
+            ADVANCES + "DeleteAdvance",
+            apb.DeleteAdvanceRequest(key=world["posted"]),
+        ),
+        "SubmitAdvance": (ADVANCES + "SubmitAdvance", apb.SubmitAdvanceRequest(key=world["draft"])),
+        "ReverseAdvance": (
+            ADVANCES + "ReverseAdvance",
+            apb.ReverseAdvanceRequest(key=world["posted"], reversed_date="2024-06-20"),
+        ),
+        "ApplyAdvance": (
+            ADVANCES + "ApplyAdvance",
+            apb.ApplyAdvanceRequest(
+                key=world["posted"], invoice_number="INV-B", amount="5", applied_date="2024-06-20"
+            ),
+        ),
+        "UnapplyAdvance": (
+            ADVANCES + "UnapplyAdvance",
+            apb.UnapplyAdvanceRequest(key=world["applied"], invoice_number="INV-A"),
+        ),
+    }
+
+
+MUTATING = [
+    "AdvanceCounter", "BatchAdvanceCounters", "IssueNumbers", "CreateAdvance", "UpdateAdvance",
+    "DeleteAdvance", "SubmitAdvance", "ReverseAdvance", "ApplyAdvance", "UnapplyAdvance",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("rpc", MUTATING)
+def test_a_replay_returns_the_same_bytes_and_changes_nothing(channel, key, database, world, rpc):
+    method, request = mutating_calls(world)[rpc]
+    first, replayed = raw_call(channel, method, request, key, "k-1")
+    assert not replayed
+    after_first = snapshot(database)
+    for _ in range(2):
+        again, replayed = raw_call(channel, method, request, key, "k-1")
+        assert replayed
+        assert again == first  # byte-identical
+    assert snapshot(database) == after_first  # counters, rows and audit trail untouched
+    # Without the key the same request runs again (or fails: the first already ran).
+    with contextlib.suppress(grpc.RpcError):
+        raw_call(channel, method, request, key)
+
+
+def test_every_mutating_rpc_is_covered_and_reads_are_not():
+    from service.rpc.methods import mutating_methods
+    from service.server import SERVICES
+
+    assert {m.rsplit("/", 1)[1] for m in mutating_methods(SERVICES)} == set(MUTATING)
+
+
+def test_32_racing_callers_with_one_key_get_one_block_of_numbers(server, key, database):
+    target = f"127.0.0.1:{server.port}"
+    with grpc.insecure_channel(target) as channel:
+        raw_call(
+            channel,
+            COUNTERS + "AdvanceCounter",
+            cpb.AdvanceCounterRequest(
+                counter_type=cpb.COUNTER_TYPE_INVOICE, advance_to=100, prefix="INV-"
+            ),
+            key,
+        )
+    barrier = threading.Barrier(32)
+    request = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=10)
+
+    def issue(_):  # type: ignore[no-untyped-def]
+        with grpc.insecure_channel(target) as channel:
+            barrier.wait()
+            return raw_call(channel, COUNTERS + "IssueNumbers", request, key, "same-key")
+
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(issue, range(32)))
+    assert len({response for response, _ in results}) == 1  # everyone got the same numbers
+    assert sum(not replayed for _, replayed in results) == 1
+    numbers = cpb.IssueNumbersResponse.FromString(results[0][0])
+    assert (numbers.first_value, numbers.last_value) == (101, 110)
+    with database.connect() as conn:
+        assert conn.execute(select(models.Counter.current_value)).scalar_one() == 110
+        assert (
+            conn.execute(
+                select(func.count()).where(models.CounterEvent.action == "issue")
+            ).scalar_one()
+            == 1
+        )
+
+
+def test_a_call_still_in_flight_is_waited_for_then_replayed(server, key, database):
+    target = f"127.0.0.1:{server.port}"
+    with grpc.insecure_channel(target) as channel:
+        raw_call(
+            channel,
+            COUNTERS + "AdvanceCounter",
+            cpb.AdvanceCounterRequest(
+                counter_type=cpb.COUNTER_TYPE_INVOICE, advance_to=7, prefix="I"
+            ),
+            key,
+        )
+    request = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=2)
+    # Hold the counter's row (PostgreSQL) or the write lock (SQLite) so that the first
+    # call cannot finish; the second arrives while it is in flight.
+    with database.connect() as blocker:
+        held = blocker.begin()  # SQLite: BEGIN IMMEDIATE, the write lock
+        blocker.execute(select(models.Counter).with_for_update())  # PostgreSQL: the row
+        with ThreadPoolExecutor(2) as pool, grpc.insecure_channel(target) as channel:
+            calls = [
+                pool.submit(raw_call, channel, COUNTERS + "IssueNumbers", request, key, "slow")
+                for _ in range(2)
+            ]
+            time.sleep(0.5)  # let both reach the database; neither can finish
+            assert not any(c.done() for c in calls)
+            held.commit()
+            results = [c.result(timeout=30) for c in calls]
+    assert results[0][0] == results[1][0]
+    assert sorted(replayed for _, replayed in results) == [False, True]
+    with database.connect() as conn:
+        assert conn.execute(select(models.Counter.current_value)).scalar_one() == 9  # issued once
+
+
+def test_the_same_key_with_another_request_is_refused(channel, key, database, world):
+    method, request = mutating_calls(world)["IssueNumbers"]
+    raw_call(channel, method, request, key, "k-2")
+    before = snapshot(database)
+    other = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=4)
+    with pytest.raises(grpc.RpcError) as caught:
+        raw_call(channel, method, other, key, "k-2")
+    error = rich_error(caught.value)
+    assert (error.code, error.info.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+    assert snapshot(database) == before
+
+
+def test_keys_are_scoped_to_the_rpc_the_entity_and_the_mode(channel, keys, database):
+    for entity, mode in [("acme", "live"), ("acme", "test"), ("globex", "live")]:
+        key = keys.create(entity, mode=mode)
+        raw_call(
+            channel,
+            COUNTERS + "AdvanceCounter",
+            cpb.AdvanceCounterRequest(
+                counter_type=cpb.COUNTER_TYPE_INVOICE, advance_to=1, prefix="I"
+            ),
+            key,
+            "shared",
+        )
+        issued, replayed = raw_call(
+            channel,
+            COUNTERS + "IssueNumbers",
+            cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE),
+            key,
+            "shared",
+        )
+        assert not replayed  # a different RPC with the same key is a different key
+        assert list(cpb.IssueNumbersResponse.FromString(issued).numbers) == ["I0000002"]
+    assert records(database) == 6
+
+
+def test_a_failed_call_stores_nothing_so_a_corrected_retry_runs(channel, key, database, world):
+    method = COUNTERS + "IssueNumbers"
+    with pytest.raises(grpc.RpcError):
+        raw_call(
+            channel,
+            method,
+            cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=5000),
+            key,
+            "k-3",
+        )
+    with pytest.raises(grpc.RpcError):  # a business-rule failure: no such counter
+        raw_call(
+            channel,
+            method,
+            cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_LEASE),
+            key,
+            "k-3",
+        )
+    assert records(database) == 0
+    issued, replayed = raw_call(
+        channel,
+        method,
+        cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=5),
+        key,
+        "k-3",
+    )
+    assert not replayed and cpb.IssueNumbersResponse.FromString(issued).first_value == 11
+
+
+def test_after_24_hours_a_key_is_new_again(channel, key, database, world, clock):
+    method, request = mutating_calls(world)["IssueNumbers"]
+    first, _ = raw_call(channel, method, request, key, "k-4")
+    clock.now += timedelta(hours=23, minutes=59)
+    assert raw_call(channel, method, request, key, "k-4") == (first, True)
+    clock.now += timedelta(minutes=2)
+    again, replayed = raw_call(channel, method, request, key, "k-4")
+    assert not replayed and again != first  # ran again: new numbers
+    clock.now += timedelta(hours=25)
+    other = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=1)
+    assert raw_call(channel, method, other, key, "k-4")[1] is False  # not "reused" either
+
+
+def test_purge_deletes_only_expired_records(channel, key, database, world, clock):
+    method, request = mutating_calls(world)["IssueNumbers"]
+    raw_call(channel, method, request, key, "old")
+    clock.now += timedelta(hours=20)
+    raw_call(channel, method, request, key, "young")
+    clock.now += timedelta(hours=5)
+    assert Idempotency(UnitOfWork(database), clock).purge() == 1
+    assert records(database) == 1
+    assert raw_call(channel, method, request, key, "old")[1] is False  # purged: new again
+    assert raw_call(channel, method, request, key, "young")[1] is True
+
+
+def test_the_cli_purges_and_the_server_sweeps(database, key, tmp_path):
+    url = database.url.render_as_string(hide_password=False)
+    clock = FakeClock(datetime.now(UTC) - timedelta(hours=30))  # records made 30 hours ago
+    with (
+        run_server(database, clock=clock, sweep_every=3600) as running,
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        for k in ("a", "b"):
+            raw_call(
+                channel,
+                COUNTERS + "AdvanceCounter",
+                cpb.AdvanceCounterRequest(
+                    counter_type=cpb.COUNTER_TYPE_PO, advance_to=1, prefix="P"
+                ),
+                key,
+                k,
+            )
+    result = cli("idempotency", "purge", cwd=tmp_path, DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert "purged 2 idempotency records" in result.stdout
+    with (
+        run_server(database, clock=clock, sweep_every=0.05) as running,
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        raw_call(
+            channel,
+            COUNTERS + "AdvanceCounter",
+            cpb.AdvanceCounterRequest(counter_type=cpb.COUNTER_TYPE_PO, advance_to=1, prefix="P"),
+            key,
+            "c",
+        )
+        assert records(database) == 1
+        clock.now += timedelta(hours=24)
+        deadline = time.monotonic() + 10
+        while records(database) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert records(database) == 0
+
+
+@pytest.mark.parametrize("bad", ["", "k" * 256])
+def test_bad_keys_are_invalid_argument_before_anything_runs(channel, key, database, world, bad):
+    method, request = mutating_calls(world)["IssueNumbers"]
+    before = snapshot(database)
+    call = channel.unary_unary(method)
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request.SerializeToString(), metadata=[*auth(key), ("idempotency-key", bad)])
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.violations == {"idempotency-key": "IDEMPOTENCY_KEY_INVALID"}
+    assert records(database) == 0
+    assert snapshot(database) == before
+
+
+def test_a_key_on_a_read_is_ignored(channel, key, database, world):
+    request = cpb.GetCounterRequest(counter_type=cpb.COUNTER_TYPE_INVOICE)
+    for _ in range(2):
+        _, replayed = raw_call(channel, COUNTERS + "GetCounter", request, key, "read")
+        assert not replayed
+    assert records(database) == 0
