@@ -24,9 +24,11 @@ test: $(STAMP)
 proto: $(STAMP)
 	$(PY) -m service.protogen
 
+## ruff and mypy (generated/ excluded from both).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check service tests
 	$(VENV)/bin/ruff format --check service tests
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

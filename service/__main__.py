@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from service import logs
 from service.auth.keys import generate_key, validate_entity_id, validate_new_key
 from service.auth.store import KeyStore
-from service.config import Settings
+from service.config import ConfigError, Settings
 from service.db.engine import make_engine
 from service.db.migrate import is_up_to_date, upgrade
 from service.db.uow import UnitOfWork
@@ -208,8 +208,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
     try:
         if args.command == "serve":
             serve(settings)

@@ -194,3 +194,22 @@ def test_entities_configure_refuses_bad_input(database, tmp_path, args, complain
     assert complaint in result.stderr
     with database.connect() as conn:
         assert conn.execute(select(models.Entity.id)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("env", "complaint"),
+    [
+        ({"GRPC_MAX_WORKERS": "abc"}, "GRPC_MAX_WORKERS='abc': must be a whole number >= 1"),
+        ({"GRPC_LISTEN": "nope"}, "GRPC_LISTEN='nope': must be HOST:PORT"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD': must be DEBUG"),
+        ({"IDEMPOTENCY_SWEEP_SECONDS": "0"}, "IDEMPOTENCY_SWEEP_SECONDS='0'"),
+    ],
+)
+def test_a_bad_setting_fails_fast_in_one_line(tmp_path, env, complaint):
+    result = cli("serve", cwd=tmp_path, **env)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip().splitlines() == [f"error: {complaint}"] or complaint in result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1  # no traceback
+    assert not (tmp_path / "var").exists()  # nothing was started or written

@@ -389,3 +389,85 @@ def test_a_key_on_a_read_is_ignored(channel, key, database, world):
         _, replayed = raw_call(channel, COUNTERS + "GetCounter", request, key, "read")
         assert not replayed
     assert records(database) == 0
+
+
+def test_keyed_batches_in_opposite_orders_never_deadlock(server, key, database):
+    target = f"127.0.0.1:{server.port}"
+    kinds = [
+        cpb.COUNTER_TYPE_ORDER,
+        cpb.COUNTER_TYPE_PO,
+        cpb.COUNTER_TYPE_QUOTE,
+        cpb.COUNTER_TYPE_INVOICE,
+    ]
+    barrier = threading.Barrier(12)
+
+    def batch(index):  # type: ignore[no-untyped-def]
+        order = kinds if index % 2 else list(reversed(kinds))
+        request = cpb.BatchAdvanceCountersRequest(
+            counters=[
+                cpb.AdvanceCounterRequest(counter_type=k, advance_to=index + 1, prefix="X")
+                for k in order
+            ]
+        )
+        with grpc.insecure_channel(target) as channel:
+            barrier.wait()
+            response, _ = raw_call(
+                channel, COUNTERS + "BatchAdvanceCounters", request, key, f"b-{index}"
+            )
+        results = cpb.BatchAdvanceCountersResponse.FromString(response).results
+        assert [r.response.counter.counter_type for r in results] == order  # request order
+        return [r.status.code for r in results]
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = [c for per_call in pool.map(batch, range(12)) for c in per_call]
+    assert codes == [0] * 48
+    with database.connect() as conn:
+        assert set(conn.execute(select(models.Counter.current_value)).scalars()) == {12}
+
+
+def test_a_keyed_call_failing_in_part_unexpectedly_stores_nothing(
+    channel, key, database, monkeypatch
+):
+    from service.counters.repository import CounterRepository
+
+    real_get = CounterRepository.get
+
+    def flaky(self, counter_type, lock=False):  # type: ignore[no-untyped-def]
+        if counter_type == "po":  # inside the item's transaction, as a deadlock would be
+            raise RuntimeError("deadlock detected")
+        return real_get(self, counter_type, lock)
+
+    request = cpb.BatchAdvanceCountersRequest(
+        counters=[
+            cpb.AdvanceCounterRequest(counter_type=t, advance_to=5, prefix="X")
+            for t in (cpb.COUNTER_TYPE_ORDER, cpb.COUNTER_TYPE_PO)
+        ]
+    )
+    monkeypatch.setattr(CounterRepository, "get", flaky)
+    with pytest.raises(grpc.RpcError) as caught:
+        raw_call(channel, COUNTERS + "BatchAdvanceCounters", request, key, "part")
+    assert rich_error(caught.value).code == grpc.StatusCode.INTERNAL
+    assert records(database) == 0
+    assert snapshot(database)["counters"] == []  # the good item was undone with it
+    monkeypatch.setattr(CounterRepository, "get", real_get)
+    response, replayed = raw_call(channel, COUNTERS + "BatchAdvanceCounters", request, key, "part")
+    assert not replayed
+    assert [
+        r.status.code for r in cpb.BatchAdvanceCountersResponse.FromString(response).results
+    ] == [0, 0]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        [("idempotency-key", " padded")],
+        [("idempotency-key", "padded ")],
+        [("idempotency-key-bin", b"k")],
+    ],
+)
+def test_keys_with_edge_spaces_or_in_binary_are_refused(channel, key, database, world, metadata):
+    method, request = mutating_calls(world)["IssueNumbers"]
+    with pytest.raises(grpc.RpcError) as caught:
+        channel.unary_unary(method)(request.SerializeToString(), metadata=[*auth(key), *metadata])
+    assert rich_error(caught.value).violations == {"idempotency-key": "IDEMPOTENCY_KEY_INVALID"}
+    assert records(database) == 0

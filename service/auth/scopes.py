@@ -15,7 +15,8 @@ def method_scopes(services: Iterable[ServiceDescriptor]) -> dict[str, str]:
     scopes: dict[str, str] = {}
     for service in services:
         for method in service.methods:
-            scope = method.GetOptions().Extensions[scopes_pb2.required_scope]
+            options = method.GetOptions()
+            scope: str = options.Extensions[scopes_pb2.required_scope]  # type: ignore[index]
             if not scope:
                 raise ValueError(f"{method.full_name} declares no required_scope")
             scopes[f"/{service.full_name}/{method.name}"] = scope

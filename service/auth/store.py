@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.auth.keys import (
@@ -33,9 +33,16 @@ _KEY_COLUMNS = (
 _FIND = select(*_KEY_COLUMNS).where(models.ApiKey.key_hash == bindparam("key_hash"))
 
 
-def _record(row: object) -> ApiKeyRecord:
-    id_, hint, entity_id, mode, scopes, create_time, revoke_time = row  # type: ignore[misc]
-    return ApiKeyRecord(id_, hint, entity_id, mode, tuple(scopes.split()), create_time, revoke_time)
+def _record(row: Row) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        row.id,
+        row.hint,
+        row.entity_id,
+        row.mode,
+        tuple(row.scopes.split()),
+        row.create_time,
+        row.revoke_time,
+    )
 
 
 def ensure_entity(conn: Connection, entity_id: str, now: datetime) -> None:

@@ -68,11 +68,15 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
     def BatchAdvanceCounters(self, request, context):  # type: ignore[no-untyped-def]
         domain.check_batch_size(len(request.counters))
         principal = current_principal()
-        results = [
-            self._advance_item(principal, index, item)
-            for index, item in enumerate(request.counters)
-        ]
-        return counters_pb2.BatchAdvanceCountersResponse(results=results)
+        # Items run in counter-type order, so concurrent batches take their row locks in
+        # one order and cannot deadlock (under an idempotency key a batch is one
+        # transaction); the results go back in request order.
+        items = request.counters
+        order = sorted(range(len(items)), key=lambda i: items[i].counter_type)
+        results = {i: self._advance_item(principal, i, items[i]) for i in order}
+        return counters_pb2.BatchAdvanceCountersResponse(
+            results=[results[i] for i in range(len(items))]
+        )
 
     def _advance_item(
         self, principal: Principal, index: int, item: counters_pb2.AdvanceCounterRequest

@@ -6,10 +6,23 @@ from contextvars import ContextVar
 
 from sqlalchemy import Connection, Engine
 
-# The transaction open in this thread of execution, if any: a use case started inside
-# another's transaction joins it (as a savepoint) instead of opening its own. That is
-# how an idempotency record commits together with the effect it records.
-_ambient: ContextVar[tuple[Engine, Connection] | None] = ContextVar("ambient", default=None)
+from service.errors import ServiceError
+
+
+class _Ambient:
+    """The transaction open in this thread of execution: a use case started inside
+    another's transaction joins it (as a savepoint) instead of opening its own. That is
+    how an idempotency record commits together with the effect it records."""
+
+    def __init__(self, engine: Engine, conn: Connection) -> None:
+        self.engine = engine
+        self.conn = conn
+        # Set when a joined use case failed for a reason that is no rule of ours (a
+        # deadlock, a lost connection, a bug): then the whole is not to be trusted.
+        self.unexpected_failure = False
+
+
+_ambient: ContextVar[_Ambient | None] = ContextVar("ambient", default=None)
 
 
 class UnitOfWork:
@@ -29,16 +42,29 @@ class UnitOfWork:
         """`read_only` declares that the block only reads: SQLite then starts a plain
         BEGIN instead of taking the write lock up front (see db/engine.py)."""
         current = _ambient.get()
-        if current is not None and current[0] is self.engine:
-            with current[1].begin_nested():
-                yield current[1]
+        if current is not None and current.engine is self.engine:
+            try:
+                with current.conn.begin_nested():
+                    yield current.conn
+            except ServiceError:
+                raise
+            except Exception:
+                current.unexpected_failure = True
+                raise
             return
         with self.engine.connect() as conn:
             if read_only:
                 conn = conn.execution_options(read_only=True)
             with conn.begin():
-                token = _ambient.set((self.engine, conn))
+                token = _ambient.set(_Ambient(self.engine, conn))
                 try:
                     yield conn
                 finally:
                     _ambient.reset(token)
+
+    @staticmethod
+    def joined_use_case_failed() -> bool:
+        """Whether a use case joined to the open transaction failed unexpectedly (its
+        savepoint rolled back though the caller carried on)."""
+        current = _ambient.get()
+        return current is not None and current.unexpected_failure

@@ -3,7 +3,7 @@
 import hashlib
 from datetime import timedelta
 
-from service.errors import Aborted, FailedPrecondition, Violations
+from service.errors import FailedPrecondition, Violations
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "idempotent-replayed"
@@ -19,8 +19,12 @@ def check_key(values: list[str]) -> str | None:
     violations = Violations()
     if not key or len(key) > MAX_KEY_LENGTH:
         violations.add(HEADER, f"must be 1..{MAX_KEY_LENGTH} characters", "IDEMPOTENCY_KEY_INVALID")
-    elif not (key.isascii() and key.isprintable()):
-        violations.add(HEADER, "must be printable ASCII", "IDEMPOTENCY_KEY_INVALID")
+    elif not (key.isascii() and key.isprintable()) or key != key.strip():
+        violations.add(
+            HEADER,
+            "must be printable ASCII, not starting or ending with a space",
+            "IDEMPOTENCY_KEY_INVALID",
+        )
     if len(values) > 1:
         violations.add(HEADER, "must be sent once", "IDEMPOTENCY_KEY_INVALID")
     violations.raise_if_any()
@@ -36,13 +40,5 @@ def key_reused(key: str) -> FailedPrecondition:
     return FailedPrecondition(
         "IDEMPOTENCY_KEY_REUSED",
         f"idempotency key {key!r} was used with a different request in the last 24 hours",
-        metadata={"idempotency_key": key},
-    )
-
-
-def key_in_use(key: str) -> Aborted:
-    return Aborted(
-        "IDEMPOTENCY_KEY_IN_USE",
-        f"a call with idempotency key {key!r} is still running: retry",
         metadata={"idempotency_key": key},
     )

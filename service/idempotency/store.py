@@ -10,13 +10,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from service.auth.keys import Principal
 from service.db.models import IdempotencyRecord as Record
 from service.db.uow import UnitOfWork
-from service.idempotency.rules import TTL, fingerprint, key_in_use, key_reused
+from service.idempotency.rules import TTL, fingerprint, key_reused
 
 Clock = Callable[[], datetime]
 
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+class PartialFailure(Exception):
+    """A keyed call that failed in part unexpectedly: rolled back whole, nothing stored."""
 
 
 @dataclass(frozen=True)
@@ -53,16 +57,19 @@ class Idempotency:
             where = _record(principal, method, key)
             if _claim(conn, where, request_print, now):
                 response = call()
+                if self.uow.joined_use_case_failed():
+                    # A part failed for no rule of ours (a batch item's deadlock, say):
+                    # that must not be replayed for a day. Undo it all; a retry runs anew.
+                    raise PartialFailure(f"{method} failed in part; nothing was recorded")
                 conn.execute(update(Record).where(_is(where)).values(response=response))
                 return Outcome(response, replayed=False)
-            stored_print, response = conn.execute(
+            stored_print, stored = conn.execute(
                 select(Record.fingerprint, Record.response).where(_is(where))
             ).one()
         if stored_print != request_print:
             raise key_reused(key)
-        if response is None:
-            raise key_in_use(key)  # a claim is never committed without its response
-        return Outcome(response, replayed=True)
+        assert stored is not None, "a claim is committed only with its response"
+        return Outcome(stored, replayed=True)
 
     def purge(self) -> int:
         """Deletes records older than 24 hours; their keys are new again."""
@@ -89,10 +96,10 @@ def _claim(conn: Connection, where: dict[str, str], request_print: str, now: dat
     """Claims the key: a new record, or one in place of a record past its 24 hours.
     False when a live record holds it (after waiting for its transaction to end)."""
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(Record).values(
+    new = dialect_insert(Record).values(
         **where, fingerprint=request_print, response=None, create_time=now
     )
-    statement = statement.on_conflict_do_update(
+    statement = new.on_conflict_do_update(
         index_elements=[Record.entity_id, Record.mode, Record.method, Record.key],
         set_={"fingerprint": request_print, "response": None, "create_time": now},
         where=Record.create_time <= now - TTL,

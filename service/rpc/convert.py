@@ -1,6 +1,7 @@
 """Conversions every servicer shares: proto enums to domain names and back, timestamps."""
 
 from datetime import datetime
+from typing import Any
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -31,7 +32,7 @@ def enum_name(
     return descriptor.name.removeprefix(_prefix(enum)).lower()
 
 
-def enum_value(enum: EnumTypeWrapper, name: str) -> int:
+def enum_value(enum: EnumTypeWrapper, name: str) -> Any:  # the enum's own value type
     return enum.Value(_prefix(enum) + name.upper())
 
 

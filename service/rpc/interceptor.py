@@ -1,6 +1,7 @@
 """The one server interceptor: authenticates the key, checks the method's scope,
 and turns every error a handler raises into a google.rpc.Status."""
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,8 @@ from service.idempotency import rules as idempotency_rules
 from service.idempotency.store import Idempotency
 from service.rpc import context as rpc_context
 from service.rpc.status import status_for, to_grpc_status
+
+log = logging.getLogger(__name__)
 
 Authenticate = Callable[[list[str]], Principal]
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
@@ -60,7 +63,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if handler is None or method.startswith(PUBLIC_SERVICES):
             return handler
         scope = self._method_scopes.get(method)
@@ -113,6 +116,9 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                 finally:
                     rpc_context.reset_principal(token)
             except Exception as error:
+                if not context.is_active():  # the caller is gone: nobody to answer
+                    log.info("%s: the caller went away (%s)", method, type(error).__name__)
+                    return None
                 status = status_for(error, domain, method)
             # Outside the try: abort raises, and must not be taken for a bug.
             abort(context, to_grpc_status(status))
@@ -128,8 +134,8 @@ def package_of(method: str) -> str:
 def abort(context: grpc.ServicerContext, status: grpc.Status) -> None:
     """What grpc's own `abort_with_status` does, spelled out so that grpc_testing's
     context (which lacks `abort_with_status`) runs the same path as the server."""
-    context.set_trailing_metadata(status.trailing_metadata)  # type: ignore[attr-defined]
-    context.abort(status.code, status.details)  # type: ignore[attr-defined]
+    context.set_trailing_metadata(status.trailing_metadata)
+    context.abort(status.code, status.details)
 
 
 def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
@@ -175,4 +181,10 @@ def _authorization(context: grpc.ServicerContext) -> list[str]:
 
 
 def _idempotency_key(context: grpc.ServicerContext) -> str | None:
+    if any(key == idempotency_rules.HEADER + "-bin" for key, _ in context.invocation_metadata()):
+        violations = errors.Violations()
+        violations.add(
+            idempotency_rules.HEADER, "must be sent as text, not -bin", "IDEMPOTENCY_KEY_INVALID"
+        )
+        violations.raise_if_any()
     return idempotency_rules.check_key(_metadata(context, idempotency_rules.HEADER))
