@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NODE_DIR := tests/interop/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+BUF := $(NODE_DIR)/node_modules/.bin/buf
+# Without npm, make test still runs: the Node.js interop test then says it is skipped.
+NODE_FOR_TESTS := $(if $(shell command -v npm),$(NODE_STAMP))
 
-.PHONY: run test proto lint clean
+.PHONY: run test proto lint node clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,23 +17,33 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
+# buf and the Node interop client's packages, exactly as locked.
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## Serve on GRPC_LISTEN (default 127.0.0.1:50051), embedded SQLite under ./var unless DATABASE_URL is set.
 run: $(STAMP)
 	$(PY) -m service serve
 
 ## The whole test suite; starts a throwaway PostgreSQL cluster when its server binaries are present.
-test: $(STAMP)
+test: $(STAMP) $(NODE_FOR_TESTS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## Regenerate generated/ from protos/ (commit the result).
 proto: $(STAMP)
 	$(PY) -m service.protogen
 
-## ruff and mypy (generated/ excluded from both).
-lint: $(STAMP)
+## ruff and mypy (generated/ excluded from both), buf lint, and buf breaking against main.
+lint: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/ruff check service tests
 	$(VENV)/bin/ruff format --check service tests
 	$(VENV)/bin/mypy
+	cd protos && ../$(BUF) lint
+	cd protos && ../$(BUF) breaking --against '../.git#branch=main,subdir=protos'
+
+## The Node.js interop client's packages (make test installs them too).
+node: $(NODE_STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

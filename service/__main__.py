@@ -21,7 +21,7 @@ from service.db.uow import UnitOfWork
 from service.entities.store import EntityStore
 from service.errors import InvalidArgument, ServiceError, Violations
 from service.idempotency.store import Idempotency
-from service.server import all_scopes, run_server
+from service.server import ServeOptions, Tls, all_scopes, run_server
 from service.values import parse_currency, parse_date
 
 log = logging.getLogger("service")
@@ -73,13 +73,25 @@ def serve(settings: Settings) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with run_server(
-        engine,
-        settings.listen,
-        settings.max_workers,
+    tls = None
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        tls = Tls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    options = ServeOptions(
+        listen=settings.listen,
+        max_workers=settings.max_workers,
+        grace_seconds=settings.grace_seconds,
+        tls=tls,
+        metrics_listen=settings.metrics_listen,
         sweep_every=settings.idempotency_sweep_seconds,
-    ) as running:
-        log.info("serving on %s (port %d)", settings.listen, running.port)
+    )
+    with run_server(engine, options) as running:
+        log.info(
+            "serving on %s (port %d, %s)%s",
+            settings.listen,
+            running.port,
+            "TLS" if tls else "plaintext",
+            f"; metrics on port {running.metrics_port}" if running.metrics_port else "",
+        )
         stop.wait()
         log.info("shutting down: finishing calls in flight")
     engine.dispose()

@@ -52,6 +52,29 @@ def _log_level(raw: str) -> str:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+def _optional_address(raw: str) -> str:
+    return _address(raw) if raw else ""
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _file(name: str) -> bytes | None:
+    """The bytes of the file named by `name`, or None when it is unset."""
+    path = os.environ.get(name, "")
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise ConfigError(f"{name}={path!r}: cannot read it ({error.strerror})") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -60,6 +83,12 @@ class Settings:
     # How often the server purges idempotency records past their 24 hours.
     idempotency_sweep_seconds: float
     log_level: str
+    grace_seconds: float
+    metrics_listen: str
+    # PEM bytes of the server certificate and key, and of the CA for client certificates.
+    tls_cert: bytes | None
+    tls_key: bytes | None
+    tls_client_ca: bytes | None
     # True when DATABASE_URL is unset: the embedded SQLite file under ./var.
     embedded: bool
 
@@ -74,5 +103,19 @@ class Settings:
                 "IDEMPOTENCY_SWEEP_SECONDS", "600", _positive_float, "a number of seconds > 0"
             ),
             log_level=_setting("LOG_LEVEL", "INFO", _log_level, " or ".join(LOG_LEVELS)),
+            grace_seconds=_setting(
+                "GRPC_GRACE_SECONDS", "10", _seconds, "a number of seconds >= 0"
+            ),
+            metrics_listen=_setting("METRICS_LISTEN", "", _optional_address, "HOST:PORT or empty"),
+            tls_cert=_file("TLS_CERT_FILE"),
+            tls_key=_file("TLS_KEY_FILE"),
+            tls_client_ca=_file("TLS_CLIENT_CA_FILE"),
             embedded=not url,
-        )
+        ).checked()
+
+    def checked(self) -> "Settings":
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("TLS_CERT_FILE and TLS_KEY_FILE: set both or neither")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ConfigError("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE")
+        return self

@@ -24,6 +24,7 @@ from service.counters.service import Counters
 from service.counters.servicer import CounterServicer
 from service.db.uow import UnitOfWork
 from service.idempotency.store import Clock, Idempotency, system_clock
+from service.observability import Observability
 from service.rpc.interceptor import ServiceInterceptor
 from service.rpc.methods import mutating_methods
 
@@ -61,11 +62,34 @@ class _ReflectionPool:
             return found.file
 
 
+@dataclass(frozen=True)
+class Tls:
+    """The server's certificate and key (PEM); with client_ca, clients must present a
+    certificate it signed."""
+
+    cert: bytes
+    key: bytes
+    client_ca: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    listen: str = "127.0.0.1:0"
+    max_workers: int = 32
+    grace_seconds: float = 10.0
+    tls: Tls | None = None
+    metrics_listen: str = ""  # HOST:PORT for /metrics; "" for none
+    sweep_every: float = 600.0
+    clock: Clock = system_clock
+
+
 @dataclass
 class RunningServer:
     server: grpc.Server
     port: int
     health: health.HealthServicer
+    observability: Observability
+    metrics_port: int | None
 
     def stop(self, grace: float | None) -> None:
         """Fails health checks first, so balancers drain us, then lets calls finish."""
@@ -74,7 +98,10 @@ class RunningServer:
 
 
 def build_server(
-    engine: Engine, max_workers: int = 32, idempotency: Idempotency | None = None
+    engine: Engine,
+    max_workers: int = 32,
+    idempotency: Idempotency | None = None,
+    observability: Observability | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer]:
     uow = UnitOfWork(engine)
     interceptor = ServiceInterceptor(
@@ -82,12 +109,14 @@ def build_server(
         KeyStore(uow).authenticate,
         idempotency or Idempotency(uow),
         mutating_methods(SERVICES),
+        observability,
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         interceptors=[interceptor],
     )
-    counters_pb2_grpc.add_CounterServiceServicer_to_server(CounterServicer(Counters(uow)), server)
+    counters = CounterServicer(Counters(uow), observability)
+    counters_pb2_grpc.add_CounterServiceServicer_to_server(counters, server)
     advances_pb2_grpc.add_AdvanceServiceServicer_to_server(AdvanceServicer(Advances(uow)), server)
 
     health_servicer = health.HealthServicer()
@@ -116,33 +145,41 @@ def _sweep(idempotency: Idempotency, every: float, stop: threading.Event) -> Non
 
 
 @contextmanager
-def run_server(
-    engine: Engine,
-    listen: str = "127.0.0.1:0",
-    max_workers: int = 32,
-    clock: Clock = system_clock,
-    sweep_every: float = 600.0,
-) -> Iterator[RunningServer]:
-    """Serves until the block ends; `listen` with port 0 picks a free port. `clock`
-    dates idempotency records (tests move it); the sweep purges the expired ones."""
-    idempotency = Idempotency(UnitOfWork(engine), clock)
-    server, health_servicer = build_server(engine, max_workers, idempotency)
-    port = server.add_insecure_port(listen)
+def run_server(engine: Engine, options: ServeOptions | None = None) -> Iterator[RunningServer]:
+    """Serves until the block ends, then stops gracefully. A listen port of 0 picks a
+    free port (see RunningServer.port)."""
+    options = options or ServeOptions()
+    idempotency = Idempotency(UnitOfWork(engine), options.clock)
+    observability = Observability(engine)
+    server, health_servicer = build_server(engine, options.max_workers, idempotency, observability)
+    if options.tls is None:
+        port = server.add_insecure_port(options.listen)
+    else:
+        credentials = grpc.ssl_server_credentials(
+            [(options.tls.key, options.tls.cert)],
+            root_certificates=options.tls.client_ca,
+            require_client_auth=options.tls.client_ca is not None,
+        )
+        port = server.add_secure_port(options.listen, credentials)
     if port == 0:
-        raise OSError(f"cannot listen on {listen}")
+        raise OSError(f"cannot listen on {options.listen}")
+    metrics_port = (
+        observability.serve_metrics(options.metrics_listen) if options.metrics_listen else None
+    )
     server.start()
     stop_sweeping = threading.Event()
     sweeper = threading.Thread(
         target=_sweep,
-        args=(idempotency, sweep_every, stop_sweeping),
+        args=(idempotency, options.sweep_every, stop_sweeping),
         name="idempotency-sweep",
         daemon=True,
     )
     sweeper.start()
-    running = RunningServer(server, port, health_servicer)
+    running = RunningServer(server, port, health_servicer, observability, metrics_port)
     try:
         yield running
     finally:
         stop_sweeping.set()
-        running.stop(grace=5)
+        running.stop(grace=options.grace_seconds)
         sweeper.join()
+        observability.close()

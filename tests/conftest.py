@@ -111,7 +111,7 @@ def database(
 
 @pytest.fixture
 def server(database: Engine) -> Iterator[RunningServer]:
-    with run_server(database, "127.0.0.1:0") as running:
+    with run_server(database) as running:
         yield running
 
 

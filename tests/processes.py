@@ -94,7 +94,7 @@ def served(cwd: Path, terminal: bool = False, **env: str) -> Iterator[Served]:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

@@ -423,3 +423,25 @@ def test_advances_scopes(channel, keys):
     error = reader.create_fails(payload())
     assert error.code == grpc.StatusCode.PERMISSION_DENIED
     assert error.info.metadata["required_scope"] == "advances:write"
+
+
+def test_every_dimension_round_trips(client):
+    dimensions = {
+        name: {"id": f"{name}-1", "name": name.title()}
+        for name in (
+            "location",
+            "department",
+            "project",
+            "customer",
+            "vendor",
+            "employee",
+            "item",
+            "class",
+        )
+    }
+    created = client.create(payload(items=[item(dimensions=dimensions)]))
+    from google.protobuf import json_format
+
+    as_json = json_format.MessageToDict(created.items[0].dimensions)
+    assert as_json == {name: {"id": f"{name}-1", "name": name.title()} for name in dimensions}
+    assert client.get(created.key).items[0].dimensions == created.items[0].dimensions

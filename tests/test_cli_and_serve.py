@@ -112,7 +112,7 @@ def test_first_serve_on_the_embedded_default_makes_a_dev_key(tmp_path):
             )
             assert response.counter.next_number == "INV-0342666"
         server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(timeout=15) == 0  # graceful
+        assert server.process.wait(timeout=60) == 0  # graceful
         assert key in server.stdout.read_text()  # shown to the newcomer's terminal
         assert key not in server.stderr.read_text()  # never in the logs
         assert '"shutting down' in server.stderr.read_text()  # JSON log lines

@@ -83,12 +83,9 @@ def _ref(message: Any, violations: Violations, path: str) -> Ref:
 
 def _line(item: pb.AdvanceLine, violations: Violations, path: str) -> LineFields:
     dimensions = {}
-    for name in domain.DIMENSIONS:
-        field_name = "class_" if name == "class" else name
-        if item.dimensions.HasField(field_name):
-            ref = _ref(
-                getattr(item.dimensions, field_name), violations, f"{path}.dimensions.{field_name}"
-            )
+    for name in domain.DIMENSIONS:  # "class" too: getattr reaches a keyword-named field
+        if item.dimensions.HasField(name):
+            ref = _ref(getattr(item.dimensions, name), violations, f"{path}.dimensions.{name}")
             if ref.id or ref.name:
                 dimensions[name] = ref
     amount = item.txn_amount
@@ -365,10 +362,7 @@ def full(advance: Advance) -> pb.Advance:
                     base_amount=format_cents(line.base_amount),
                     memo=line.fields.memo,
                     dimensions=pb.Dimensions(
-                        **{
-                            ("class_" if name == "class" else name): _dimension(ref)
-                            for name, ref in line.fields.dimensions.items()
-                        }
+                        **{name: _dimension(ref) for name, ref in line.fields.dimensions.items()}
                     ),
                 )
                 for line in advance.lines

@@ -6,6 +6,7 @@ from service import errors
 from service.auth.keys import Principal
 from service.counters import domain
 from service.counters.service import Counters
+from service.observability import Observability
 from service.rpc.context import current_principal
 from service.rpc.convert import enum_name, enum_value, timestamp
 from service.rpc.status import ok_status_proto, status_for
@@ -58,12 +59,18 @@ def advance_response(result: domain.AdvanceResult) -> counters_pb2.AdvanceCounte
 
 
 class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
-    def __init__(self, counters: Counters) -> None:
+    def __init__(self, counters: Counters, observability: Observability | None = None) -> None:
         self.counters = counters
+        self.observability = observability
+
+    def _count_advance(self, result: domain.AdvanceResult) -> domain.AdvanceResult:
+        if result.advanced and self.observability is not None:
+            self.observability.advanced(result.counter.counter_type)
+        return result
 
     def AdvanceCounter(self, request, context):  # type: ignore[no-untyped-def]
         result = self.counters.advance(current_principal(), advance_request(request))
-        return advance_response(result)
+        return advance_response(self._count_advance(result))
 
     def BatchAdvanceCounters(self, request, context):  # type: ignore[no-untyped-def]
         domain.check_batch_size(len(request.counters))
@@ -83,7 +90,7 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
     ) -> counters_pb2.AdvanceCounterResult:
         """One batch item in its own transaction: its failure is its own result."""
         try:
-            result = self.counters.advance(principal, advance_request(item))
+            result = self._count_advance(self.counters.advance(principal, advance_request(item)))
         except Exception as error:
             if isinstance(error, errors.InvalidArgument):
                 error = error.under(f"counters[{index}].")
@@ -114,6 +121,8 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
         count = domain.check_issue_count(request.count, violations)
         violations.raise_if_any()
         result = self.counters.issue(current_principal(), name, count)
+        if self.observability is not None:
+            self.observability.issued(name, count)
         return counters_pb2.IssueNumbersResponse(
             counter=counter_message(result.counter),
             numbers=result.numbers,

@@ -1,7 +1,7 @@
 """The one server interceptor: authenticates the key, checks the method's scope,
 and turns every error a handler raises into a google.rpc.Status."""
 
-import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,14 +12,15 @@ from service import errors
 from service.auth.keys import AUTH_DOMAIN, Principal
 from service.idempotency import rules as idempotency_rules
 from service.idempotency.store import Idempotency
+from service.observability import CallRecord, Observability
 from service.rpc import context as rpc_context
 from service.rpc.status import status_for, to_grpc_status
-
-log = logging.getLogger(__name__)
 
 Authenticate = Callable[[list[str]], Principal]
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
 Serialize = Callable[[Any], bytes]
+
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 # Served to anyone: health checks and reflection carry no tenant data.
 PUBLIC_SERVICES = (
@@ -51,11 +52,13 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         authenticate: Authenticate,
         idempotency: Idempotency | None = None,
         mutating: frozenset[str] = frozenset(),
+        observability: Observability | None = None,
     ) -> None:
         self._method_scopes = method_scopes
         self._authenticate = authenticate
         self._idempotency = idempotency
         self._mutating = mutating
+        self._observability = observability
 
     def intercept_service(
         self,
@@ -90,38 +93,51 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         mutating = self._idempotency is not None and method in self._mutating
 
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.perf_counter()
+            seen: dict[str, Any] = {}  # who called and how, for the log line
+            code = "OK"
             try:
-                principal = self._authenticate(_authorization(context))
-                principal.require(scope)
-                if isinstance(request, _Undecodable):
-                    raise _bad_message(request.error)
-                key = _idempotency_key(context) if mutating else None
-                token = rpc_context.set_principal(principal)
                 try:
-                    if key is None:
-                        return behavior(request, context)
-                    assert self._idempotency is not None
-                    outcome = self._idempotency.run(
-                        principal,
-                        method,
-                        key,
-                        request.SerializeToString(deterministic=True),
-                        lambda: serialize(behavior(request, context)),
-                    )
-                    if outcome.replayed:
-                        context.send_initial_metadata(
-                            ((idempotency_rules.REPLAYED_HEADER, "true"),)
+                    principal = self._authenticate(_authorization(context))
+                    seen.update(entity=principal.tenant.entity_id, key_id=principal.key_id)
+                    principal.require(scope)
+                    if isinstance(request, _Undecodable):
+                        raise _bad_message(request.error)
+                    key = _idempotency_key(context) if mutating else None
+                    token = rpc_context.set_principal(principal)
+                    try:
+                        if key is None:
+                            return behavior(request, context)
+                        seen["idempotency_key"] = key
+                        assert self._idempotency is not None
+                        outcome = self._idempotency.run(
+                            principal,
+                            method,
+                            key,
+                            request.SerializeToString(deterministic=True),
+                            lambda: serialize(behavior(request, context)),
                         )
-                    return outcome.response
-                finally:
-                    rpc_context.reset_principal(token)
-            except Exception as error:
-                if not context.is_active():  # the caller is gone: nobody to answer
-                    log.info("%s: the caller went away (%s)", method, type(error).__name__)
-                    return None
-                status = status_for(error, domain, method)
-            # Outside the try: abort raises, and must not be taken for a bug.
-            abort(context, to_grpc_status(status))
+                        seen["replayed"] = outcome.replayed
+                        if outcome.replayed and context.is_active():
+                            context.send_initial_metadata(
+                                ((idempotency_rules.REPLAYED_HEADER, "true"),)
+                            )
+                        return outcome.response
+                    finally:
+                        rpc_context.reset_principal(token)
+                except Exception as error:
+                    if not context.is_active():  # the caller is gone: nobody to answer
+                        code = "CANCELLED"
+                        return None
+                    status = status_for(error, domain, method)
+                    code = _CODE_NAMES.get(status.code, "UNKNOWN")
+                # Outside the inner try: abort raises, and must not be taken for a bug.
+                abort(context, to_grpc_status(status))
+            finally:
+                if self._observability is not None:
+                    elapsed = time.perf_counter() - started
+                    record = CallRecord(method, code, elapsed, context.peer(), **seen)
+                    self._observability.call(record)
 
         return guarded
 

@@ -207,7 +207,7 @@ class AccountLabel(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Dimensions(_message.Message):
-    __slots__ = ("location", "department", "project", "customer", "vendor", "employee", "item", "class_")
+    __slots__ = ("location", "department", "project", "customer", "vendor", "employee", "item")
     LOCATION_FIELD_NUMBER: _ClassVar[int]
     DEPARTMENT_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
@@ -215,7 +215,7 @@ class Dimensions(_message.Message):
     VENDOR_FIELD_NUMBER: _ClassVar[int]
     EMPLOYEE_FIELD_NUMBER: _ClassVar[int]
     ITEM_FIELD_NUMBER: _ClassVar[int]
-    CLASS__FIELD_NUMBER: _ClassVar[int]
+    CLASS_FIELD_NUMBER: _ClassVar[int]
     location: Dimension
     department: Dimension
     project: Dimension
@@ -223,8 +223,7 @@ class Dimensions(_message.Message):
     vendor: Dimension
     employee: Dimension
     item: Dimension
-    class_: Dimension
-    def __init__(self, location: _Optional[_Union[Dimension, _Mapping]] = ..., department: _Optional[_Union[Dimension, _Mapping]] = ..., project: _Optional[_Union[Dimension, _Mapping]] = ..., customer: _Optional[_Union[Dimension, _Mapping]] = ..., vendor: _Optional[_Union[Dimension, _Mapping]] = ..., employee: _Optional[_Union[Dimension, _Mapping]] = ..., item: _Optional[_Union[Dimension, _Mapping]] = ..., class_: _Optional[_Union[Dimension, _Mapping]] = ...) -> None: ...
+    def __init__(self, location: _Optional[_Union[Dimension, _Mapping]] = ..., department: _Optional[_Union[Dimension, _Mapping]] = ..., project: _Optional[_Union[Dimension, _Mapping]] = ..., customer: _Optional[_Union[Dimension, _Mapping]] = ..., vendor: _Optional[_Union[Dimension, _Mapping]] = ..., employee: _Optional[_Union[Dimension, _Mapping]] = ..., item: _Optional[_Union[Dimension, _Mapping]] = ..., **kwargs) -> None: ...
 
 class Dimension(_message.Message):
     __slots__ = ("id", "name")
