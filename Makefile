@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-# buf and the Node interop client's packages, exactly as locked.
+# buf and the Node interop client's packages, as locked. (`npm install`, not `npm ci`: the
+# lock lacks buf's optional builds for other platforms, which the registry here lacks.)
 $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
-	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## Serve on GRPC_LISTEN (default 127.0.0.1:50051), embedded SQLite under ./var unless DATABASE_URL is set.

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from service import logs
 from service.auth.keys import generate_key, validate_entity_id, validate_new_key
@@ -248,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ServiceError as error:
         print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    except OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        print(f"error: cannot use the database: {reason}", file=sys.stderr)
         return 2
     return 0
 

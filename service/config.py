@@ -5,6 +5,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from service.db.engine import default_database_url
 
 T = TypeVar("T")
@@ -39,6 +42,16 @@ def _positive_float(raw: str) -> float:
 def _address(raw: str) -> str:
     host, _, port = raw.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(raw)
+    return raw
+
+
+def _database_url(raw: str) -> str:
+    try:
+        backend = make_url(raw).get_backend_name()
+    except ArgumentError:
+        raise ValueError(raw) from None
+    if backend not in ("sqlite", "postgresql"):
         raise ValueError(raw)
     return raw
 
@@ -96,7 +109,12 @@ class Settings:
     def from_env(cls) -> "Settings":
         url = os.environ.get("DATABASE_URL", "")
         return cls(
-            database_url=url or default_database_url(),
+            database_url=_setting(
+                "DATABASE_URL",
+                default_database_url(),
+                _database_url,
+                "a postgresql:// or sqlite:/// URL",
+            ),
             listen=_setting("GRPC_LISTEN", "127.0.0.1:50051", _address, "HOST:PORT"),
             max_workers=_setting("GRPC_MAX_WORKERS", "32", _positive_int, "a whole number >= 1"),
             idempotency_sweep_seconds=_setting(

@@ -203,6 +203,12 @@ def test_entities_configure_refuses_bad_input(database, tmp_path, args, complain
         ({"GRPC_LISTEN": "nope"}, "GRPC_LISTEN='nope': must be HOST:PORT"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD': must be DEBUG"),
         ({"IDEMPOTENCY_SWEEP_SECONDS": "0"}, "IDEMPOTENCY_SWEEP_SECONDS='0'"),
+        (
+            {"DATABASE_URL": "mysql://x@y/z"},
+            "DATABASE_URL='mysql://x@y/z': must be a postgresql://",
+        ),
+        ({"METRICS_LISTEN": "9090"}, "METRICS_LISTEN='9090': must be HOST:PORT"),
+        ({"DATABASE_URL": "postgresql://u@127.0.0.1:1/db"}, "cannot use the database"),
     ],
 )
 def test_a_bad_setting_fails_fast_in_one_line(tmp_path, env, complaint):
