@@ -71,6 +71,15 @@ class Unauthenticated(ServiceError):
     pass
 
 
+class Unavailable(ServiceError):
+    """The database cannot be reached: retry later (UNAVAILABLE)."""
+
+
+class TransientConflict(Aborted):
+    """The database gave up on a transaction to resolve a conflict (a serialization
+    failure or deadlock); running it again will most likely succeed."""
+
+
 class PermissionDenied(ServiceError):
     pass
 

@@ -58,7 +58,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(f"REQUIRE_POSTGRES=1 but {_state.get('pg_note')}")
 
 
+_proofs: list[str] = []
+
+
+@pytest.fixture
+def proof(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """proof("what this test proved, with counts"): listed in the run's summary."""
+
+    def record(line: str) -> None:
+        _proofs.append(f"{request.node.nodeid}: {line}")
+
+    return record
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    if _proofs:
+        terminalreporter.section("what the reliability tests proved")
+        for line in _proofs:
+            terminalreporter.write_line(line)
     ran = [
         r
         for key in ("passed", "failed")

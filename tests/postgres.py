@@ -21,6 +21,21 @@ class Cluster:
     directory: Path
     bin_dir: Path
     as_postgres: list[str]
+    options: str = ""
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self.as_postgres, str(self.bin_dir / "pg_ctl"), "-D", str(self.directory / "data"),
+             *args],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def pause(self) -> None:
+        """Stops the server (an outage); `resume` starts it again on the same port."""
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        self._pg_ctl("-l", str(self.directory / "log"), "-o", self.options, "-w", "start")
 
     def stop(self) -> None:
         subprocess.run(
@@ -115,4 +130,4 @@ def start_cluster(bin_dir: Path) -> Cluster:
         shutil.rmtree(directory, ignore_errors=True)
         raise RuntimeError(f"could not start PostgreSQL: {error.stderr}\n{log}") from error
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/arcus_test"
-    return Cluster(url, version, directory, bin_dir, as_postgres)
+    return Cluster(url, version, directory, bin_dir, as_postgres, options)

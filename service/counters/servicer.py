@@ -6,6 +6,7 @@ from service import errors
 from service.auth.keys import Principal
 from service.counters import domain
 from service.counters.service import Counters
+from service.db.failures import retrying
 from service.observability import Observability
 from service.rpc.context import current_principal
 from service.rpc.convert import enum_name, enum_value, timestamp
@@ -90,7 +91,10 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
     ) -> counters_pb2.AdvanceCounterResult:
         """One batch item in its own transaction: its failure is its own result."""
         try:
-            result = self._count_advance(self.counters.advance(principal, advance_request(item)))
+            request = advance_request(item)
+            result = self._count_advance(
+                retrying(lambda: self.counters.advance(principal, request))
+            )
         except Exception as error:
             if isinstance(error, errors.InvalidArgument):
                 error = error.under(f"counters[{index}].")

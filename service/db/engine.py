@@ -29,7 +29,11 @@ def make_engine(url: str, pool_size: int = 16) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        # Stale connections (after a database restart) are found and replaced, not used.
         pool_pre_ping=True,
+        # A database that is down fails calls within seconds instead of hanging them.
+        pool_timeout=10,
+        connect_args={"connect_timeout": 3},
     )
 
 

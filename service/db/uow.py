@@ -5,8 +5,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
-from service.errors import ServiceError
+from service.db.failures import translate
+from service.errors import ServiceError, TransientConflict, Unavailable
 
 
 class _Ambient:
@@ -46,21 +48,32 @@ class UnitOfWork:
             try:
                 with current.conn.begin_nested():
                     yield current.conn
+            except DBAPIError as error:
+                current.unexpected_failure = True
+                raise translate(error) from error
+            except (TransientConflict, Unavailable):
+                current.unexpected_failure = True
+                raise
             except ServiceError:
                 raise
             except Exception:
                 current.unexpected_failure = True
                 raise
             return
-        with self.engine.connect() as conn:
-            if read_only:
-                conn = conn.execution_options(read_only=True)
-            with conn.begin():
-                token = _ambient.set(_Ambient(self.engine, conn))
-                try:
-                    yield conn
-                finally:
-                    _ambient.reset(token)
+        try:
+            with self.engine.connect() as conn:
+                if read_only:
+                    conn = conn.execution_options(read_only=True)
+                with conn.begin():
+                    token = _ambient.set(_Ambient(self.engine, conn))
+                    try:
+                        yield conn
+                    finally:
+                        _ambient.reset(token)
+        except DBAPIError as error:
+            # The one place that turns driver errors into the domain's: a conflict to
+            # retry, an unreachable database, or (anything else) a bug.
+            raise translate(error) from error
 
     @staticmethod
     def joined_use_case_failed() -> bool:

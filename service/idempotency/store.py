@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from service.auth.keys import Principal
 from service.db.models import IdempotencyRecord as Record
 from service.db.uow import UnitOfWork
+from service.errors import TransientConflict
 from service.idempotency.rules import TTL, fingerprint, key_reused
 
 Clock = Callable[[], datetime]
@@ -19,8 +20,16 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class PartialFailure(Exception):
-    """A keyed call that failed in part unexpectedly: rolled back whole, nothing stored."""
+class PartialFailure(TransientConflict):
+    """A keyed call that failed in part unexpectedly: rolled back whole, nothing stored,
+    and (being most likely transient) run again by the caller's retry."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__(
+            "PARTIAL_FAILURE",
+            f"{method} failed in part; nothing was recorded: try again",
+            metadata={"method": method},
+        )
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,7 @@ class Idempotency:
                 if self.uow.joined_use_case_failed():
                     # A part failed for no rule of ours (a batch item's deadlock, say):
                     # that must not be replayed for a day. Undo it all; a retry runs anew.
-                    raise PartialFailure(f"{method} failed in part; nothing was recorded")
+                    raise PartialFailure(method)
                 conn.execute(update(Record).where(_is(where)).values(response=response))
                 return Outcome(response, replayed=False)
             stored_print, stored = conn.execute(

@@ -10,6 +10,7 @@ from google.protobuf.message import DecodeError
 
 from service import errors
 from service.auth.keys import AUTH_DOMAIN, Principal
+from service.db.failures import retrying
 from service.idempotency import rules as idempotency_rules
 from service.idempotency.store import Idempotency
 from service.observability import CallRecord, Observability
@@ -107,15 +108,18 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                     token = rpc_context.set_principal(principal)
                     try:
                         if key is None:
-                            return behavior(request, context)
+                            return retrying(lambda: behavior(request, context))
                         seen["idempotency_key"] = key
                         assert self._idempotency is not None
-                        outcome = self._idempotency.run(
-                            principal,
-                            method,
-                            key,
-                            request.SerializeToString(deterministic=True),
-                            lambda: serialize(behavior(request, context)),
+                        idempotency = self._idempotency
+                        outcome = retrying(
+                            lambda: idempotency.run(
+                                principal,
+                                method,
+                                key,
+                                request.SerializeToString(deterministic=True),
+                                lambda: serialize(behavior(request, context)),
+                            )
                         )
                         seen["replayed"] = outcome.replayed
                         if outcome.replayed and context.is_active():

@@ -1,0 +1,60 @@
+"""Database failures in the domain's terms, and retrying what is worth retrying."""
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from service.errors import TransientConflict, Unavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# PostgreSQL: serialization_failure, deadlock_detected.
+_CONFLICTS = {"40001", "40P01"}
+# PostgreSQL classes 08 (connection exception) and 57P (operator intervention: shutdown).
+_GONE_PREFIXES = ("08", "57P")
+
+ATTEMPTS = 5
+FIRST_BACKOFF = 0.02  # seconds; doubles each time, with jitter
+
+
+def translate(error: DBAPIError) -> Exception:
+    """TransientConflict, Unavailable, or the error itself (a bug: INTERNAL)."""
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    if sqlstate in _CONFLICTS or "database is locked" in str(error.orig):
+        return TransientConflict(
+            "TRANSIENT_CONFLICT",
+            "the database aborted the transaction to resolve a conflict with another; "
+            "it was retried and still conflicts: try again",
+            metadata={"sqlstate": sqlstate or "SQLITE_BUSY"},
+        )
+    if (
+        error.connection_invalidated
+        or sqlstate.startswith(_GONE_PREFIXES)
+        or (isinstance(error, (OperationalError, InterfaceError)) and not sqlstate)
+    ):
+        return Unavailable(
+            "DATABASE_UNAVAILABLE", "the database cannot be reached just now: try again shortly"
+        )
+    return error
+
+
+def retrying(attempt: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
+    """`attempt()`, run again on a TransientConflict with jittered exponential backoff,
+    at most ATTEMPTS times; then the TransientConflict goes to the caller (ABORTED)."""
+    for number in range(1, ATTEMPTS + 1):
+        try:
+            return attempt()
+        except TransientConflict:
+            if number == ATTEMPTS:
+                raise
+            pause = FIRST_BACKOFF * 2 ** (number - 1) * random.uniform(0.5, 1.5)
+            log.info(
+                "transient conflict, attempt %d of %d: retrying in %.3fs", number, ATTEMPTS, pause
+            )
+            sleep(pause)
+    raise AssertionError("unreachable")
