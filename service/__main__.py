@@ -80,6 +80,7 @@ def serve(settings: Settings) -> None:
     options = ServeOptions(
         listen=settings.listen,
         max_workers=settings.max_workers,
+        max_concurrent_rpcs=settings.max_concurrent_rpcs,
         grace_seconds=settings.grace_seconds,
         tls=tls,
         metrics_listen=settings.metrics_listen,

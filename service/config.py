@@ -93,6 +93,7 @@ class Settings:
     database_url: str
     listen: str
     max_workers: int
+    max_concurrent_rpcs: int
     # How often the server purges idempotency records past their 24 hours.
     idempotency_sweep_seconds: float
     log_level: str
@@ -117,6 +118,9 @@ class Settings:
             ),
             listen=_setting("GRPC_LISTEN", "127.0.0.1:50051", _address, "HOST:PORT"),
             max_workers=_setting("GRPC_MAX_WORKERS", "32", _positive_int, "a whole number >= 1"),
+            max_concurrent_rpcs=_setting(
+                "GRPC_MAX_CONCURRENT_RPCS", "256", _positive_int, "a whole number >= 1"
+            ),
             idempotency_sweep_seconds=_setting(
                 "IDEMPOTENCY_SWEEP_SECONDS", "600", _positive_float, "a number of seconds > 0"
             ),

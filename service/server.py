@@ -37,6 +37,10 @@ SERVICES = (
 )
 
 
+# The largest request accepted: a batch of 50 or an advance of 500 lines is far smaller.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
 def all_scopes() -> frozenset[str]:
     return frozenset(method_scopes(SERVICES).values())
 
@@ -76,6 +80,8 @@ class Tls:
 class ServeOptions:
     listen: str = "127.0.0.1:0"
     max_workers: int = 32
+    # Calls running or queued for a worker; past this, RESOURCE_EXHAUSTED at once.
+    max_concurrent_rpcs: int = 256
     grace_seconds: float = 10.0
     tls: Tls | None = None
     metrics_listen: str = ""  # HOST:PORT for /metrics; "" for none
@@ -102,6 +108,7 @@ def build_server(
     max_workers: int = 32,
     idempotency: Idempotency | None = None,
     observability: Observability | None = None,
+    max_concurrent_rpcs: int | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer]:
     uow = UnitOfWork(engine)
     interceptor = ServiceInterceptor(
@@ -114,6 +121,10 @@ def build_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         interceptors=[interceptor],
+        # Excess load is shed, not queued without bound: past this many calls in flight
+        # (running or waiting for a worker) a call is refused with RESOURCE_EXHAUSTED.
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
     )
     counters = CounterServicer(Counters(uow), observability)
     counters_pb2_grpc.add_CounterServiceServicer_to_server(counters, server)
@@ -151,7 +162,9 @@ def run_server(engine: Engine, options: ServeOptions | None = None) -> Iterator[
     options = options or ServeOptions()
     idempotency = Idempotency(UnitOfWork(engine), options.clock)
     observability = Observability(engine)
-    server, health_servicer = build_server(engine, options.max_workers, idempotency, observability)
+    server, health_servicer = build_server(
+        engine, options.max_workers, idempotency, observability, options.max_concurrent_rpcs
+    )
     if options.tls is None:
         port = server.add_insecure_port(options.listen)
     else:

@@ -17,13 +17,19 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """`text` quoted for an error message, cut short: errors must stay small whatever
+    was sent (gRPC limits the size of the status a client will accept)."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 def parse_amount(text: str, violations: Violations, field: str) -> int | None:
     """A positive decimal string with at most 2 decimals ("500", "10.5", "0.01") in cents."""
     match = _AMOUNT.fullmatch(text)
     if not match:
         violations.add(
             field,
-            f'must be a decimal number with at most 2 decimals, like "100.00"; got {text!r}',
+            f'must be a decimal number with at most 2 decimals, like "100.00"; got {shown(text)}',
             "AMOUNT_INVALID",
         )
         return None
@@ -49,7 +55,7 @@ def parse_rate(text: str, violations: Violations, field: str) -> Decimal | None:
     if not match or Decimal(text) == 0:
         violations.add(
             field,
-            f'must be a positive decimal like "1.0825"; got {text!r}',
+            f'must be a positive decimal like "1.0825"; got {shown(text)}',
             "EXCHANGE_RATE_INVALID",
         )
         return None
@@ -72,14 +78,16 @@ def parse_date(text: str, violations: Violations, field: str) -> date | None:
             return date.fromisoformat(text)
         except ValueError:
             pass
-    violations.add(field, f"must be a real date written YYYY-MM-DD; got {text!r}", "DATE_INVALID")
+    violations.add(
+        field, f"must be a real date written YYYY-MM-DD; got {shown(text)}", "DATE_INVALID"
+    )
     return None
 
 
 def parse_currency(text: str, violations: Violations, field: str) -> str | None:
     if not _CURRENCY.fullmatch(text):
         violations.add(
-            field, f'must be an ISO 4217 code like "USD"; got {text!r}', "CURRENCY_INVALID"
+            field, f'must be an ISO 4217 code like "USD"; got {shown(text)}', "CURRENCY_INVALID"
         )
         return None
     return text

@@ -142,3 +142,11 @@ def test_an_update_naming_nothing_is_invalid(client):
         "UpdateAdvance", pb.UpdateAdvanceRequest(advance=pb.Advance(key=advance.key))
     )
     assert error.violations == {"update_mask": "FIELD_MASK_EMPTY"}
+
+
+def test_a_flood_of_violations_is_reported_within_a_status_a_client_accepts(client, database):
+    error = client.create_fails(payload(items=[item("1e5")] * 600))  # 600 bad amounts and more
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(error.violations) <= 20
+    assert "more" in error.message
+    assert nothing_written(database)

@@ -21,6 +21,7 @@ from service.values import (
     parse_currency,
     parse_date,
     parse_rate,
+    shown,
 )
 
 HREF = "/objects/accounts-receivable/advance/{key}"
@@ -194,18 +195,20 @@ def resolve_mask(message: pb.Advance, mask: FieldMask | None, violations: Violat
             chosen.append(path)
         elif any(path == o or path.startswith(o + ".") for o in OUTPUT_ONLY):
             violations.add(
-                field, f"{path!r} is output only and cannot be written", "FIELD_NOT_WRITABLE"
+                field, f"{shown(path)} is output only and cannot be written", "FIELD_NOT_WRITABLE"
             )
         elif path.startswith("items."):
             violations.add(
                 field,
-                f'{path!r}: items can only be replaced whole ("items")',
+                f'{shown(path)}: items can only be replaced whole ("items")',
                 "FIELD_MASK_PATH_INVALID",
             )
         elif below:
             chosen += below
         else:
-            violations.add(field, f"{path!r} is not a field of Advance", "FIELD_MASK_PATH_UNKNOWN")
+            violations.add(
+                field, f"{shown(path)} is not a field of Advance", "FIELD_MASK_PATH_UNKNOWN"
+            )
     return list(dict.fromkeys(chosen))
 
 
@@ -215,7 +218,7 @@ def parse_key(raw: str, violations: Violations, path: str = "key") -> int:
         violations.add(path, "is required", "FIELD_REQUIRED")
     elif not (raw.isascii() and raw.isdigit()) or raw.startswith("0") or int(raw) > domain.MAX_KEY:
         violations.add(
-            path, f"must be an advance key, a positive number; got {raw!r}", "KEY_INVALID"
+            path, f"must be an advance key, a positive number; got {shown(raw)}", "KEY_INVALID"
         )
     else:
         return int(raw)

@@ -22,6 +22,10 @@ _CODES: dict[type[errors.ServiceError], grpc.StatusCode] = {
 }
 
 INTERNAL_REASON = "INTERNAL"
+# A status travels in trailing metadata, which clients cap (8 KiB by default): report
+# the first violations in full and say how many more there were.
+MAX_VIOLATIONS_REPORTED = 20
+MAX_MESSAGE_CHARS = 1000
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +51,24 @@ def to_status_proto(error: errors.ServiceError, default_domain: str) -> status_p
         metadata=error.metadata,
     )
     details = [_pack(info)]
+    message = error.message
     if isinstance(error, errors.InvalidArgument):
+        reported = error.violations[:MAX_VIOLATIONS_REPORTED]
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
                     field=v.field, description=v.description, reason=v.reason
                 )
-                for v in error.violations
+                for v in reported
             ]
         )
         details.append(_pack(bad_request))
-    return status_pb2.Status(
-        code=status_code(error).value[0], message=error.message, details=details
-    )
+        message = _cut("; ".join(f"{v.field}: {v.description}" for v in reported))
+        if len(error.violations) > len(reported):
+            message += f"; and {len(error.violations) - len(reported)} more"
+    else:
+        message = _cut(message)
+    return status_pb2.Status(code=status_code(error).value[0], message=message, details=details)
 
 
 def status_for(error: Exception, default_domain: str, where: str) -> status_pb2.Status:
@@ -69,6 +78,10 @@ def status_for(error: Exception, default_domain: str, where: str) -> status_pb2.
         return to_status_proto(error, default_domain)
     log.error("unhandled error in %s", where, exc_info=error)
     return internal_status_proto(default_domain)
+
+
+def _cut(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS] + "…"
 
 
 def internal_status_proto(default_domain: str) -> status_pb2.Status:
