@@ -33,7 +33,11 @@ DEV_KEY_FILE = Path("var") / "dev-api-key"
 
 def open_database(settings: Settings) -> Engine:
     """The configured database, migrated when it is the embedded one."""
-    engine = make_engine(settings.database_url, pool_size=settings.max_workers)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.max_workers,
+        prepared_statements=settings.prepared_statements,
+    )
     if settings.embedded:
         upgrade(engine)
     elif not is_up_to_date(engine):

@@ -69,6 +69,12 @@ def _optional_address(raw: str) -> str:
     return _address(raw) if raw else ""
 
 
+def _on_off(raw: str) -> bool:
+    if raw.lower() not in ("on", "off"):
+        raise ValueError(raw)
+    return raw.lower() == "on"
+
+
 def _seconds(raw: str) -> float:
     value = float(raw)
     if not value >= 0:
@@ -97,6 +103,7 @@ class Settings:
     # How often the server purges idempotency records past their 24 hours.
     idempotency_sweep_seconds: float
     log_level: str
+    prepared_statements: bool
     grace_seconds: float
     metrics_listen: str
     # PEM bytes of the server certificate and key, and of the CA for client certificates.
@@ -125,6 +132,9 @@ class Settings:
                 "IDEMPOTENCY_SWEEP_SECONDS", "600", _positive_float, "a number of seconds > 0"
             ),
             log_level=_setting("LOG_LEVEL", "INFO", _log_level, " or ".join(LOG_LEVELS)),
+            prepared_statements=_setting(
+                "DATABASE_PREPARED_STATEMENTS", "on", _on_off, "on or off"
+            ),
             grace_seconds=_setting(
                 "GRPC_GRACE_SECONDS", "10", _seconds, "a number of seconds >= 0"
             ),

@@ -21,10 +21,16 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, pool_size: int = 16) -> Engine:
+def make_engine(url: str, pool_size: int = 16, prepared_statements: bool = True) -> Engine:
+    """`prepared_statements=False` behind a transaction-pooling PgBouncer (before 1.21):
+    psycopg otherwise prepares repeated statements on one server connection and runs
+    them on another."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, pool_size)
+    connect_args: dict[str, object] = {"connect_timeout": 3}
+    if not prepared_statements:
+        connect_args["prepare_threshold"] = None
     return create_engine(
         url,
         pool_size=pool_size,
@@ -33,7 +39,7 @@ def make_engine(url: str, pool_size: int = 16) -> Engine:
         pool_pre_ping=True,
         # A database that is down fails calls within seconds instead of hanging them.
         pool_timeout=10,
-        connect_args={"connect_timeout": 3},
+        connect_args=connect_args,
     )
 
 
