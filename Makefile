@@ -9,7 +9,7 @@ BUF := $(NODE_DIR)/node_modules/.bin/buf
 # Without npm, make test still runs: the Node.js interop test then says it is skipped.
 NODE_FOR_TESTS := $(if $(shell command -v npm),$(NODE_STAMP))
 
-.PHONY: run test proto lint node clean
+.PHONY: run test proto lint node bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: $(STAMP) $(NODE_FOR_TESTS)
 ## Regenerate generated/ from protos/ (commit the result).
 proto: $(STAMP)
 	$(PY) -m service.protogen
+
+## Benchmarks against same-run baselines (QUICK=1: about a minute).
+bench: $(STAMP)
+	$(PY) -m tests.bench $(if $(QUICK),--quick)
 
 ## ruff and mypy (generated/ excluded from both), buf lint, and buf breaking against main.
 lint: $(STAMP) $(NODE_STAMP)

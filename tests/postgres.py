@@ -72,7 +72,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_cluster(bin_dir: Path) -> Cluster:
+def start_cluster(bin_dir: Path, durable: bool = False) -> Cluster:
+    """`durable`: fsync and synchronous commit on, as in production (benchmarks); off
+    otherwise, since tests need speed more than crash safety of a throwaway cluster."""
     directory = Path(tempfile.mkdtemp(prefix="arcus-pg-"))
     as_postgres: list[str] = []
     if os.geteuid() == 0:
@@ -96,10 +98,9 @@ def start_cluster(bin_dir: Path) -> Cluster:
             "UTF8",
             "--no-sync",
         )
-        options = (
-            f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-        )
+        options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         run(
             str(bin_dir / "pg_ctl"),
             "-D",

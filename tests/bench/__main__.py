@@ -1,0 +1,308 @@
+"""make bench: the service on PostgreSQL against baselines measured in the same run.
+
+    python -m tests.bench [--quick] [--smoke] [--seconds S]
+
+Starts a throwaway PostgreSQL cluster (durable settings: fsync and synchronous commit
+on), the service and a no-op gRPC server as separate processes, drives each with an
+asyncio gRPC client at several concurrencies, and prints one table. Every QPS figure
+stands next to the no-op server's, measured minutes apart on the same machine.
+"""
+
+import argparse
+import asyncio
+import itertools
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import psycopg
+from arcus.counters.v1 import counters_pb2 as cpb
+from arcus.counters.v1 import counters_pb2_grpc
+from arcus.receivables.v1 import advances_pb2 as apb
+from arcus.receivables.v1 import advances_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.auth.store import KeyStore
+from service.db.engine import make_engine
+from service.db.migrate import upgrade
+from service.db.uow import UnitOfWork
+from service.server import all_scopes
+from tests import postgres
+from tests.advances import advance_message, item, payload
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKERS = 32
+
+
+@dataclass
+class Result:
+    scenario: str
+    concurrency: int
+    calls: int
+    seconds: float
+    latencies: list[float]
+    errors: int = 0
+
+    @property
+    def qps(self) -> float:
+        return self.calls / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+async def drive(
+    call: Callable[[int], Awaitable[object]], concurrency: int, seconds: float, name: str
+) -> Result:
+    """`concurrency` callers in a loop for `seconds`; each call's latency recorded."""
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def caller(number: int) -> None:
+        nonlocal errors
+        turn = 0
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            try:
+                await call(number * 1_000_000 + turn)
+                latencies.append(time.perf_counter() - started)
+            except grpc.aio.AioRpcError:
+                errors += 1
+            turn += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(n) for n in range(concurrency)))
+    return Result(
+        name, concurrency, len(latencies), time.perf_counter() - started, latencies, errors
+    )
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def wait_serving(address: str, timeout: float = 30) -> float:
+    started = time.perf_counter()
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.perf_counter() - started < timeout:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return time.perf_counter() - started
+            except grpc.RpcError:
+                time.sleep(0.02)
+    raise TimeoutError(address)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+HOT_UPDATE = """
+    UPDATE counters SET current_value = current_value + 1, update_time = now()
+    WHERE entity_id = 'bench' AND mode = 'live' AND counter_type = 'journal'
+    RETURNING current_value
+"""
+HOT_AUDIT = """
+    INSERT INTO counter_events
+        (entity_id, mode, counter_type, action, old_value, new_value, api_key_id, create_time)
+    VALUES ('bench', 'live', 'journal', 'issue', %s, %s, NULL, now())
+"""
+ISSUED = """
+    SELECT old_value, new_value FROM counter_events
+    WHERE action = 'issue' AND counter_type = 'invoice' ORDER BY old_value
+"""
+
+
+def sql_baseline(url: str, concurrency: int, seconds: float) -> Result:
+    """IssueNumbers' own SQL (increment with RETURNING, then the audit insert, one
+    transaction) straight from psycopg: the database's ceiling for the hot path."""
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker() -> None:
+        with psycopg.connect(dsn) as conn:
+            while time.perf_counter() < stop:
+                started = time.perf_counter()
+                with conn.transaction():
+                    (value,) = conn.execute(HOT_UPDATE).fetchone()  # type: ignore[misc]
+                    conn.execute(HOT_AUDIT, (value - 1, value))
+                with lock:
+                    latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Result(
+        "SQL baseline: IssueNumbers' SQL",
+        concurrency,
+        len(latencies),
+        time.perf_counter() - began,
+        latencies,
+    )
+
+
+async def run(seconds: float, concurrencies: list[int]) -> list[str]:
+    rows: list[str] = []
+    bin_dir = postgres.find_bin_dir()
+    if bin_dir is None:
+        raise SystemExit("make bench needs PostgreSQL's server binaries")
+    cluster = postgres.start_cluster(bin_dir, durable=True)
+    try:
+        engine = make_engine(cluster.url, pool_size=2)
+        upgrade(engine)
+        _, key = KeyStore(UnitOfWork(engine)).create("bench", "live", sorted(all_scopes()))
+        metadata = (("authorization", f"Bearer {key}"),)
+        env = {**os.environ, "DATABASE_URL": cluster.url, "GRPC_MAX_WORKERS": str(WORKERS)}
+        service_address = f"127.0.0.1:{postgres.free_port()}"
+        noop_address = f"127.0.0.1:{postgres.free_port()}"
+        service = start(
+            [sys.executable, "-m", "service", "serve"], {**env, "GRPC_LISTEN": service_address}
+        )
+        startup = wait_serving(service_address)  # from launch to SERVING
+        noop = start([sys.executable, "-m", "tests.bench.noop", noop_address, str(WORKERS)], env)
+        with grpc.insecure_channel(noop_address) as probe:
+            grpc.channel_ready_future(probe).result(timeout=30)
+        try:
+            async with (
+                grpc.aio.insecure_channel(service_address) as channel,
+                grpc.aio.insecure_channel(noop_address) as noop_channel,
+            ):
+                counters = counters_pb2_grpc.CounterServiceStub(channel)
+                advances = advances_pb2_grpc.AdvanceServiceStub(channel)
+                noop_call = noop_channel.unary_unary("/bench.Noop/Call")
+                for kind in range(1, 23):
+                    await counters.AdvanceCounter(
+                        cpb.AdvanceCounterRequest(counter_type=kind, advance_to=0, prefix="B"),
+                        metadata=metadata,
+                    )
+                batch = cpb.BatchAdvanceCountersRequest(
+                    counters=[
+                        cpb.AdvanceCounterRequest(counter_type=1 + i % 21, advance_to=1)
+                        for i in range(50)
+                    ]
+                )
+                create = apb.CreateAdvanceRequest(
+                    advance=advance_message(
+                        payload(items=[item("10.00"), item("20.00"), item("30.00")])
+                    )
+                )
+
+                async def noop_once(n: int) -> object:
+                    return await noop_call(b"")
+
+                async def advance_spread(n: int) -> object:
+                    return await counters.AdvanceCounter(
+                        cpb.AdvanceCounterRequest(counter_type=1 + n % 21, advance_to=n),
+                        metadata=metadata,
+                    )
+
+                async def issue_hot(n: int) -> object:
+                    return await counters.IssueNumbers(
+                        cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE),
+                        metadata=metadata,
+                    )
+
+                async def issue_replay(n: int) -> object:
+                    keyed = (*metadata, ("idempotency-key", "bench-replay"))
+                    request = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_ORDER)
+                    return await counters.IssueNumbers(request, metadata=keyed)
+
+                async def batch_50(n: int) -> object:
+                    return await counters.BatchAdvanceCounters(batch, metadata=metadata)
+
+                async def create_advance(n: int) -> object:
+                    return await advances.CreateAdvance(create, metadata=metadata)
+
+                await issue_replay(0)  # recorded once; every later call replays it
+                for concurrency in concurrencies:
+                    base = await drive(noop_once, concurrency, seconds, "no-op baseline")
+                    results = [
+                        await drive(
+                            advance_spread, concurrency, seconds, "AdvanceCounter, spread counters"
+                        ),
+                        await drive(
+                            issue_hot, concurrency, seconds, "IssueNumbers, one hot counter"
+                        ),
+                        await drive(
+                            issue_replay, concurrency, seconds, "IssueNumbers, idempotent replay"
+                        ),
+                        await drive(
+                            batch_50, concurrency, seconds, "BatchAdvanceCounters, 50 items"
+                        ),
+                        await drive(
+                            create_advance, concurrency, seconds, "CreateAdvance, 3 lines, numbered"
+                        ),
+                    ]
+                    sql = await asyncio.to_thread(sql_baseline, cluster.url, concurrency, seconds)
+                    for r in [base, *results, sql]:
+                        ratio = r.qps / base.qps if base.qps else 0
+                        p50, p99 = r.percentile(50), r.percentile(99)
+                        rows.append(
+                            f"| {r.scenario} | {r.concurrency} | {r.qps:,.0f} | {p50:.1f} | "
+                            f"{p99:.1f} | {ratio:.2f} | {r.errors} |"
+                        )
+            rows.append(f"\nDuplicate numbers issued: {duplicates_issued(cluster.url)}")
+            rss = peak_rss_mb(service.pid)
+            rows.append(f"Service start to SERVING: {startup:.2f} s; peak RSS {rss:.0f} MB")
+        finally:
+            for process in (service, noop):
+                process.terminate()
+                process.wait(timeout=30)
+        engine.dispose()
+    finally:
+        cluster.stop()
+    return rows
+
+
+def duplicates_issued(url: str) -> int:
+    """Issued numbers recorded twice in the audit trail: must be 0."""
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(ISSUED).fetchall()
+    return sum(1 for (_, last), (following, _) in itertools.pairwise(rows) if following < last)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="about a minute in all")
+    parser.add_argument("--smoke", action="store_true", help="2 s per scenario, one concurrency")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    if args.smoke:
+        seconds, concurrencies = 2.0, [4]
+    elif args.quick:
+        seconds, concurrencies = 3.0, [16]
+    else:
+        seconds, concurrencies = args.seconds, [16, 64]
+    random.seed(7)
+    rows = asyncio.run(run(seconds, concurrencies))
+    print("| scenario | callers | QPS | p50 ms | p99 ms | QPS / no-op | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(row)
+
+
+if __name__ == "__main__":
+    main()

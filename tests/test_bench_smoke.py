@@ -1,0 +1,32 @@
+"""The benchmark harness runs (2 s per scenario), so `make bench` cannot rot."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests import postgres
+from tests.processes import ROOT, service_env
+
+
+def test_the_benchmark_harness_runs_every_scenario():
+    if postgres.find_bin_dir() is None:
+        pytest.skip("make bench needs PostgreSQL's server binaries")
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.bench", "--smoke"],
+        cwd=ROOT, env=service_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout
+    for scenario in (
+        "no-op baseline",
+        "AdvanceCounter, spread counters",
+        "IssueNumbers, one hot counter",
+        "IssueNumbers, idempotent replay",
+        "BatchAdvanceCounters, 50 items",
+        "CreateAdvance, 3 lines, numbered",
+        "SQL baseline",
+    ):
+        assert f"| {scenario}" in table, table
+    assert "Duplicate numbers issued: 0" in table
+    assert "Service start to SERVING:" in table
