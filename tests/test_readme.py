@@ -47,28 +47,20 @@ def test_readme_grpcurl_commands_work(tmp_path):
             "PATH": f"{GRPCURL.parent}{os.pathsep}{os.environ['PATH']}",
             "ARK_KEY": (tmp_path / "var" / "dev-api-key").read_text().strip(),
         }
+
+        def run(command: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["bash", "-c", command.replace("127.0.0.1:50051", address)],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+
         outputs = []
         for command in readme_commands():
-            result = subprocess.run(
-                ["bash", "-c", command.replace("127.0.0.1:50051", address)],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
+            result = run(command)
             assert result.returncode == 0, f"{command}\n{result.stderr}"
             outputs.append(result.stdout)
             if "idempotency-key" in command:  # a retry replays: the very same output
-                retry = subprocess.run(
-                    ["bash", "-c", command.replace("127.0.0.1:50051", address)],
-                    cwd=tmp_path,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                )
-                assert retry.stdout == result.stdout
+                assert run(command).stdout == result.stdout
 
     by_method = dict(zip([c.split()[-1] for c in readme_commands()], outputs, strict=True))
     assert len(outputs) == 14

@@ -60,6 +60,7 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         self._idempotency = idempotency
         self._mutating = mutating
         self._observability = observability
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     def intercept_service(
         self,
@@ -70,6 +71,13 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         method: str = handler_call_details.method
         if handler is None or method.startswith(PUBLIC_SERVICES):
             return handler
+        # A method's registered handler never changes: wrap it once, not on every call.
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         scope = self._method_scopes.get(method)
         if scope is None or handler.unary_unary is None:
             return grpc.unary_unary_rpc_method_handler(_refuse(method))
