@@ -89,6 +89,7 @@ def serve(settings: Settings) -> None:
         tls=tls,
         metrics_listen=settings.metrics_listen,
         sweep_every=settings.idempotency_sweep_seconds,
+        key_cache_seconds=settings.key_cache_seconds,
     )
     with run_server(engine, options) as running:
         log.info(
@@ -133,6 +134,11 @@ def keys_list(settings: Settings, args: argparse.Namespace) -> None:
 def keys_revoke(settings: Settings, args: argparse.Namespace) -> None:
     record = KeyStore(UnitOfWork(open_database(settings))).revoke(args.id)
     print(f"revoked API key {record.id} ({record.hint}) of entity '{record.entity_id}'")
+    print(
+        f"running servers refuse it within API_KEY_CACHE_SECONDS "
+        f"({settings.key_cache_seconds:g} s here)",
+        file=sys.stderr,
+    )
 
 
 def entities_configure(settings: Settings, args: argparse.Namespace) -> None:

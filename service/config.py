@@ -105,6 +105,8 @@ class Settings:
     log_level: str
     prepared_statements: bool
     grace_seconds: float
+    # How long a server remembers a looked-up key (so revocation's greatest delay).
+    key_cache_seconds: float
     metrics_listen: str
     # PEM bytes of the server certificate and key, and of the CA for client certificates.
     tls_cert: bytes | None
@@ -137,6 +139,9 @@ class Settings:
             ),
             grace_seconds=_setting(
                 "GRPC_GRACE_SECONDS", "10", _seconds, "a number of seconds >= 0"
+            ),
+            key_cache_seconds=_setting(
+                "API_KEY_CACHE_SECONDS", "5", _seconds, "a number of seconds >= 0"
             ),
             metrics_listen=_setting("METRICS_LISTEN", "", _optional_address, "HOST:PORT or empty"),
             tls_cert=_file("TLS_CERT_FILE"),

@@ -2,7 +2,8 @@
 
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 
 from service.advances.service import Advances
 from service.advances.servicer import AdvanceServicer
+from service.auth.cache import DEFAULT_TTL_SECONDS, KeyCache
 from service.auth.scopes import method_scopes
 from service.auth.store import KeyStore
 from service.counters.service import Counters
@@ -87,6 +89,10 @@ class ServeOptions:
     metrics_listen: str = ""  # HOST:PORT for /metrics; "" for none
     sweep_every: float = 600.0
     clock: Clock = system_clock
+    # How long a server remembers a key it has looked up: a revoked key keeps working
+    # here for at most this long. 0 looks every key up on every call.
+    key_cache_seconds: float = DEFAULT_TTL_SECONDS
+    monotonic: Callable[[], float] = time.monotonic
 
 
 @dataclass
@@ -109,11 +115,13 @@ def build_server(
     idempotency: Idempotency | None = None,
     observability: Observability | None = None,
     max_concurrent_rpcs: int | None = None,
+    keys: KeyCache | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer]:
     uow = UnitOfWork(engine)
+    keys = keys or KeyCache(KeyStore(uow).find_by_hash)
     interceptor = ServiceInterceptor(
         method_scopes(SERVICES),
-        KeyStore(uow).authenticate,
+        keys.authenticate,
         idempotency or Idempotency(uow),
         mutating_methods(SERVICES),
         observability,
@@ -162,8 +170,11 @@ def run_server(engine: Engine, options: ServeOptions | None = None) -> Iterator[
     options = options or ServeOptions()
     idempotency = Idempotency(UnitOfWork(engine), options.clock)
     observability = Observability(engine)
+    keys = KeyCache(
+        KeyStore(UnitOfWork(engine)).find_by_hash, options.key_cache_seconds, options.monotonic
+    )
     server, health_servicer = build_server(
-        engine, options.max_workers, idempotency, observability, options.max_concurrent_rpcs
+        engine, options.max_workers, idempotency, observability, options.max_concurrent_rpcs, keys
     )
     if options.tls is None:
         port = server.add_insecure_port(options.listen)

@@ -3,11 +3,13 @@
 import grpc
 import pytest
 from arcus.counters.v1 import counters_pb2 as pb
+from arcus.counters.v1.counters_pb2_grpc import CounterServiceStub
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from service.auth.store import KeyStore
 from service.db.uow import UnitOfWork
+from service.server import ServeOptions, run_server
 from tests.conftest import auth
 from tests.errors import from_status, rich_error
 
@@ -46,15 +48,55 @@ def test_bearer_scheme_is_case_insensitive(counters, key):
     )
 
 
-def test_revoked_key_is_unauthenticated(counters, keys, database):
+def test_a_revoked_key_is_refused_once_the_servers_memory_of_it_expires(keys, database):
+    """Servers remember a looked-up key for API_KEY_CACHE_SECONDS: revocation takes
+    effect within that bound, on a clock the test moves."""
     key = keys.create()
     store = KeyStore(UnitOfWork(database))
-    counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))
-    [record] = store.list_keys()
-    store.revoke(record.id)
-    error = denied(counters.ListCounters, pb.ListCountersRequest(), auth(key))
-    assert error.code == grpc.StatusCode.UNAUTHENTICATED
-    assert error.info.reason == "API_KEY_REVOKED"
+    now = [1000.0]
+    options = ServeOptions(key_cache_seconds=5, monotonic=lambda: now[0])
+    with (
+        run_server(database, options) as running,
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        counters = CounterServiceStub(channel)
+        counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))
+        [record] = store.list_keys()
+        store.revoke(record.id)
+        now[0] += 4.9  # still remembered: accepted
+        counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))
+        now[0] += 0.2  # past the bound: looked up again, and refused
+        error = denied(counters.ListCounters, pb.ListCountersRequest(), auth(key))
+        assert error.code == grpc.StatusCode.UNAUTHENTICATED
+        assert error.info.reason == "API_KEY_REVOKED"
+        now[0] += 60  # a refused key stays refused
+        assert denied(counters.ListCounters, pb.ListCountersRequest(), auth(key)).code == (
+            grpc.StatusCode.UNAUTHENTICATED
+        )
+
+
+def test_without_the_key_cache_revocation_is_immediate(keys, database):
+    key = keys.create()
+    store = KeyStore(UnitOfWork(database))
+    with (
+        run_server(database, ServeOptions(key_cache_seconds=0)) as running,
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        counters = CounterServiceStub(channel)
+        counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))
+        [record] = store.list_keys()
+        store.revoke(record.id)
+        error = denied(counters.ListCounters, pb.ListCountersRequest(), auth(key))
+        assert error.info.reason == "API_KEY_REVOKED"
+
+
+def test_a_new_key_works_at_once_even_after_being_refused(counters, keys, database):
+    """Unknown keys are never remembered."""
+    key = "ark_live_ent_" + "B" * 32
+    assert denied(counters.GetCounter, GET, auth(key)).info.reason == "API_KEY_INVALID"
+    KeyStore(UnitOfWork(database)).create("acme", "live", ["counters:read"], key=key)
+    error = denied(counters.GetCounter, GET, auth(key))
+    assert error.info.reason == "COUNTER_NOT_FOUND"  # authenticated: past the key check
 
 
 @pytest.mark.parametrize(

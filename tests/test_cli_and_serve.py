@@ -10,6 +10,7 @@ from arcus.counters.v1 import counters_pb2_grpc
 from sqlalchemy import Engine, select
 
 from service.db import models
+from service.server import ServeOptions, run_server
 from tests.conftest import auth
 from tests.errors import rich_error
 from tests.processes import cli, served
@@ -19,7 +20,18 @@ def url_of(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-def test_keys_create_list_revoke(database, counters, tmp_path):
+@pytest.fixture
+def counters_without_key_cache(database):  # type: ignore[no-untyped-def]
+    """A server that looks every key up on every call, so a revocation shows at once."""
+    with (
+        run_server(database, ServeOptions(key_cache_seconds=0)) as running,
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        yield counters_pb2_grpc.CounterServiceStub(channel)
+
+
+def test_keys_create_list_revoke(database, counters_without_key_cache, tmp_path):
+    counters = counters_without_key_cache
     url = url_of(database)
     created = cli(
         "keys",
@@ -64,6 +76,7 @@ def test_keys_create_list_revoke(database, counters, tmp_path):
 
     revoked = cli("keys", "revoke", key_id, cwd=tmp_path, DATABASE_URL=url)
     assert revoked.returncode == 0, revoked.stderr
+    assert "refuse it within API_KEY_CACHE_SECONDS (5 s here)" in revoked.stderr
     assert (
         "revoked" in cli("keys", "list", "--entity", "acme", cwd=tmp_path, DATABASE_URL=url).stdout
     )

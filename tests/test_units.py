@@ -185,3 +185,24 @@ def test_page_size():
     assert page_size(10**6) == MAX_PAGE_SIZE
     with pytest.raises(InvalidArgument):
         page_size(-1)
+
+
+def test_key_cache_looks_a_key_up_once_per_ttl_and_never_remembers_unknown_keys():
+    from service.auth.cache import KeyCache
+
+    record = keys.ApiKeyRecord(
+        7, "hint", "acme", "live", ("counters:read",), datetime.now(UTC), None
+    )
+    lookups: list[str] = []
+    now = [0.0]
+
+    def find(key_hash: str) -> keys.ApiKeyRecord | None:
+        lookups.append(key_hash)
+        return record if key_hash == "known" else None
+
+    cache = KeyCache(find, ttl=5, monotonic=lambda: now[0])
+    assert [cache.find("known") for _ in range(3)] == [record] * 3
+    assert cache.find("unknown") is None and cache.find("unknown") is None
+    now[0] = 5.0
+    cache.find("known")
+    assert lookups == ["known", "unknown", "unknown", "known"]

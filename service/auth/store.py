@@ -82,8 +82,11 @@ class KeyStore:
         return _record(row), key
 
     def find(self, key: str) -> ApiKeyRecord | None:
+        return self.find_by_hash(hash_key(key))
+
+    def find_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
         with self.uow.transaction(read_only=True) as conn:
-            row = conn.execute(_FIND, {"key_hash": hash_key(key)}).one_or_none()
+            row = conn.execute(_FIND, {"key_hash": key_hash}).one_or_none()
         return None if row is None else _record(row)
 
     def list_keys(self, entity_id: str | None = None) -> list[ApiKeyRecord]:

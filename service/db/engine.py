@@ -1,12 +1,16 @@
 """Engine creation: the embedded SQLite default or DATABASE_URL (PostgreSQL via psycopg 3)."""
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 DEFAULT_SQLITE_PATH = Path("var") / "arcus.sqlite3"
+# A pooled connection idle this long is checked before use (see _ping_after_idle).
+IDLE_BEFORE_PING = 1.0  # seconds
 
 
 def default_database_url() -> str:
@@ -31,16 +35,40 @@ def make_engine(url: str, pool_size: int = 16, prepared_statements: bool = True)
     connect_args: dict[str, object] = {"connect_timeout": 3}
     if not prepared_statements:
         connect_args["prepare_threshold"] = None
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        # Stale connections (after a database restart) are found and replaced, not used.
-        pool_pre_ping=True,
         # A database that is down fails calls within seconds instead of hanging them.
         pool_timeout=10,
         connect_args=connect_args,
     )
+    _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Stale connections (after a database restart) are found and replaced, not used.
+
+    SQLAlchemy's pool_pre_ping would cost a round trip on every checkout; a connection
+    in steady use is known to be alive, so only one idle for IDLE_BEFORE_PING is pinged.
+    A connection that dies while busy fails its call with UNAVAILABLE, and SQLAlchemy
+    then replaces every connection the pool opened before it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_PING:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError("idle connection found dead") from error  # pool retries
 
 
 def _sqlite_engine(url: str, pool_size: int) -> Engine:
