@@ -11,7 +11,7 @@ from service.auth.store import KeyStore
 from service.db.uow import UnitOfWork
 from service.server import ServeOptions, run_server
 from tests.conftest import auth
-from tests.errors import from_status, rich_error
+from tests.errors import rich_error
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
 GET = pb.GetCounterRequest(counter_type=INVOICE)
@@ -208,29 +208,26 @@ def test_a_bug_is_internal_with_error_info_never_unknown(counters, key, monkeypa
     assert "secret" not in error.message
 
 
-def test_a_bug_in_one_batch_item_fails_only_that_item(counters, key, monkeypatch):
-    from service.counters.service import Counters
+def test_a_bug_during_a_batch_fails_it_whole_as_internal_and_writes_nothing(
+    counters, key, monkeypatch
+):
+    """A batch is one transaction: only an item's own bad input is that item's failure."""
+    from service.counters.repository import CounterRepository
 
-    real_advance = Counters.advance
+    def broken(self, changes):  # type: ignore[no-untyped-def]
+        raise RuntimeError("lost the database mid-batch")
 
-    def flaky(self, principal, request):  # type: ignore[no-untyped-def]
-        if request.counter_type == "po":
-            raise RuntimeError("lost the database mid-batch")
-        return real_advance(self, principal, request)
-
-    monkeypatch.setattr(Counters, "advance", flaky)
+    monkeypatch.setattr(CounterRepository, "record_changes", broken)
     items = [
         pb.AdvanceCounterRequest(counter_type=t, advance_to=3, prefix="X")
         for t in (pb.COUNTER_TYPE_INVOICE, pb.COUNTER_TYPE_PO, pb.COUNTER_TYPE_ORDER)
     ]
-    results = counters.BatchAdvanceCounters(
-        pb.BatchAdvanceCountersRequest(counters=items), metadata=auth(key)
-    ).results
-    assert [r.status.code for r in results] == [0, 13, 0]
-    assert from_status(results[1].status).info.reason == "INTERNAL"
-    assert "database" not in results[1].status.message
-    listed = counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key)).counters
-    assert [c.counter_type for c in listed] == [pb.COUNTER_TYPE_ORDER, pb.COUNTER_TYPE_INVOICE]
+    error = denied(
+        counters.BatchAdvanceCounters, pb.BatchAdvanceCountersRequest(counters=items), auth(key)
+    )
+    assert (error.code, error.info.reason) == (grpc.StatusCode.INTERNAL, "INTERNAL")
+    assert "database" not in error.message
+    assert not counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key)).counters
 
 
 def test_undecodable_request_is_invalid_argument(channel, key):

@@ -3,7 +3,7 @@
 import grpc
 import pytest
 from arcus.counters.v1 import counters_pb2 as pb
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from service.db import models
 from tests.conftest import auth
@@ -184,6 +184,47 @@ def test_batch_of_0_or_51_fails_whole_and_writes_nothing(counters, key, database
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert error.violations == {"counters": "BATCH_SIZE_OUT_OF_RANGE"}
     assert counter_rows(database) == []
+
+
+def test_batch_items_apply_in_request_order_even_on_one_counter(counters, key, database):
+    items = [
+        pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=5),  # missing, no prefix
+        pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=10, prefix="I"),  # creates
+        pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=7),  # behind: unchanged
+        pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=20),  # advances
+    ]
+    results = counters.BatchAdvanceCounters(
+        pb.BatchAdvanceCountersRequest(counters=items), metadata=auth(key)
+    ).results
+    assert from_status(results[0].status).violations == {"counters[0].prefix": "PREFIX_REQUIRED"}
+    assert [
+        (r.response.created, r.response.advanced, r.response.previous_value) for r in results[1:]
+    ] == [(True, True, 0), (False, False, 10), (False, True, 10)]
+    assert [r.response.counter.current_value for r in results[1:]] == [10, 10, 20]
+    assert [(e[1], e[2], e[3]) for e in events(database)] == [
+        ("create", None, 10),
+        ("advance", 10, 20),
+    ]
+
+
+def test_a_batch_of_50_commits_once(server, counters, key, database):
+    """One transaction for the whole batch, not one per item."""
+    counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))  # the key is now known
+    commits = []
+    listen = ("commit", lambda conn: commits.append(conn))
+    event.listen(database, *listen)
+    try:
+        items = [
+            pb.AdvanceCounterRequest(counter_type=1 + i % 22, advance_to=i, prefix="P")
+            for i in range(50)
+        ]
+        counters.BatchAdvanceCounters(
+            pb.BatchAdvanceCountersRequest(counters=items), metadata=auth(key)
+        )
+    finally:
+        event.remove(database, *listen)
+    assert len(commits) == 1
+    assert len(events(database)) == 50  # 22 created, 28 advanced: every change audited
 
 
 def test_batch_of_50_is_accepted(counters, key):

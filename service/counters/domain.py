@@ -1,6 +1,6 @@
 """Counter rules, from the reference endpoint. Pure: no gRPC, no SQL."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from service.errors import NotFound, OutOfRange, Violations
@@ -111,6 +111,48 @@ def new_counter_fields(request: AdvanceRequest) -> tuple[str, int]:
         violations.raise_if_any()
     padding = DEFAULT_PADDING if request.padding is None else request.padding
     return request.prefix or "", padding
+
+
+@dataclass(frozen=True)
+class CounterChange:
+    """One row of a counter's audit trail."""
+
+    counter_type: str
+    action: str  # "create", "advance" or "issue"
+    old_value: int | None
+    new_value: int
+    api_key_id: int | None
+    time: datetime
+
+
+def change_of(result: AdvanceResult, api_key_id: int | None) -> CounterChange:
+    """The audit row of an AdvanceResult that changed its counter."""
+    counter = result.counter
+    if result.created:
+        return CounterChange(
+            counter.counter_type, "create", None, counter.current_value, api_key_id,
+            counter.create_time,
+        )  # fmt: skip
+    return CounterChange(
+        counter.counter_type, "advance", result.previous_value, counter.current_value,
+        api_key_id, counter.update_time,
+    )  # fmt: skip
+
+
+def advanced(counter: Counter | None, request: AdvanceRequest, now: datetime) -> AdvanceResult:
+    """`counter` (None: missing) raised to `request.advance_to`, which has passed
+    check_advance: created when missing, unchanged when already there or past it."""
+    if counter is None:
+        prefix, padding = new_counter_fields(request)
+        created = Counter(request.counter_type, prefix, padding, request.advance_to, now, now)
+        return AdvanceResult(created, advanced=True, created=True, previous_value=0)
+    previous = counter.current_value
+    if previous >= request.advance_to:
+        return AdvanceResult(counter, advanced=False, created=False, previous_value=previous)
+    raised = replace(
+        counter, current_value=request.advance_to, update_time=max(now, counter.update_time)
+    )
+    return AdvanceResult(raised, advanced=True, created=False, previous_value=previous)
 
 
 def in_type_order(counters: list[Counter]) -> list[Counter]:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Row, bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.auth.keys import Tenant
-from service.counters.domain import MAX_VALUE, Counter
+from service.counters.domain import MAX_VALUE, Counter, CounterChange
 from service.db.models import Counter as CounterRow
 from service.db.models import CounterEvent
 from service.db.types import UtcDateTime
@@ -30,12 +30,18 @@ _OF_TENANT = (CounterRow.entity_id == bindparam("b_entity_id")) & (
 _ONE = _OF_TENANT & (CounterRow.counter_type == bindparam("b_counter_type"))
 
 _GET = select(*_COLUMNS).where(_ONE)
-_GET_FOR_UPDATE = _GET.with_for_update()  # SQLite ignores it: BEGIN IMMEDIATE serialises
-_SET_VALUE = (
+# In one order, so that calls locking several counters cannot deadlock. SQLite ignores
+# FOR UPDATE: there BEGIN IMMEDIATE serialises writers.
+_LOCK = (
+    select(*_COLUMNS)
+    .where(_OF_TENANT & CounterRow.counter_type.in_(bindparam("b_kinds", expanding=True)))
+    .order_by(CounterRow.counter_type)
+    .with_for_update()
+)
+_UPDATE = (
     update(CounterRow)
     .where(_ONE)
     .values(current_value=bindparam("b_value"), update_time=bindparam("b_now"))
-    .returning(*_COLUMNS)
 )
 # One atomic statement; its row lock is held to commit, so concurrent callers queue
 # and each gets its own contiguous run. The guard keeps the sum within int64. A caller
@@ -57,27 +63,11 @@ _ALL = select(*_COLUMNS).where(_OF_TENANT)
 _RECORD_EVENT = insert(CounterEvent)
 
 
-def _create_statement(dialect_insert):  # type: ignore[no-untyped-def]
-    return (
-        dialect_insert(CounterRow)
-        .values(
-            entity_id=bindparam("b_entity_id"),
-            mode=bindparam("b_mode"),
-            counter_type=bindparam("b_counter_type"),
-            prefix=bindparam("b_prefix"),
-            padding=bindparam("b_padding"),
-            current_value=bindparam("b_value"),
-            create_time=bindparam("b_now"),
-            update_time=bindparam("b_now"),
-        )
-        .on_conflict_do_nothing()
-        .returning(*_COLUMNS)
-    )
-
-
 _CREATE = {
-    "postgresql": _create_statement(postgresql.insert),
-    "sqlite": _create_statement(sqlite.insert),
+    "postgresql": postgresql.insert(CounterRow)
+    .on_conflict_do_nothing()
+    .returning(CounterRow.counter_type),
+    "sqlite": sqlite.insert(CounterRow).on_conflict_do_nothing().returning(CounterRow.counter_type),
 }
 
 
@@ -97,26 +87,51 @@ class CounterRepository:
         bound = {f"b_{name}": value for name, value in params.items()}
         return _counter(self.conn.execute(statement, {**self.tenant, **bound}).one_or_none())
 
-    def get(self, counter_type: str, lock: bool = False) -> Counter | None:
-        return self._one(_GET_FOR_UPDATE if lock else _GET, counter_type=counter_type)
+    def get(self, counter_type: str) -> Counter | None:
+        return self._one(_GET, counter_type=counter_type)
 
-    def create(
-        self, counter_type: str, prefix: str, padding: int, value: int, now: datetime
-    ) -> Counter | None:
-        """Inserts the counter; None when a concurrent call created it first."""
-        return self._one(
+    def lock(self, counter_types: set[str]) -> dict[str, Counter]:
+        """Those of the counters that exist, each locked until the transaction ends."""
+        rows = self.conn.execute(_LOCK, {**self.tenant, "b_kinds": sorted(counter_types)})
+        return {row.counter_type: Counter(*row) for row in rows}
+
+    def create_all(self, counters: list[Counter]) -> bool:
+        """Inserts the counters; False when a concurrent call created one of them first."""
+        if not counters:
+            return True
+        result = self.conn.execute(
             _CREATE[self.conn.dialect.name],
-            counter_type=counter_type,
-            prefix=prefix,
-            padding=padding,
-            value=value,
-            now=now,
+            [
+                {
+                    "entity_id": self.entity_id,
+                    "mode": self.mode,
+                    "counter_type": c.counter_type,
+                    "prefix": c.prefix,
+                    "padding": c.padding,
+                    "current_value": c.current_value,
+                    "create_time": c.create_time,
+                    "update_time": c.update_time,
+                }
+                for c in counters
+            ],
         )
+        return len(result.all()) == len(counters)
 
-    def set_value(self, counter_type: str, value: int, now: datetime) -> Counter:
-        counter = self._one(_SET_VALUE, counter_type=counter_type, value=value, now=now)
-        assert counter is not None, "set_value on a counter the caller has locked"
-        return counter
+    def update_all(self, counters: list[Counter]) -> None:
+        """Stores the values and update times of counters the caller has locked."""
+        if counters:
+            self.conn.execute(
+                _UPDATE,
+                [
+                    {
+                        **self.tenant,
+                        "b_counter_type": c.counter_type,
+                        "b_value": c.current_value,
+                        "b_now": c.update_time,
+                    }
+                    for c in counters
+                ],
+            )
 
     def increment(self, counter_type: str, count: int, now: datetime) -> Counter | None:
         """Adds `count`; None when the counter is missing or would pass MAX_VALUE."""
@@ -126,25 +141,21 @@ class CounterRepository:
         """The tenant's counters: at most one per counter type, so always a handful."""
         return [Counter(*row) for row in self.conn.execute(_ALL, self.tenant)]
 
-    def record_event(
-        self,
-        counter_type: str,
-        action: str,
-        old_value: int | None,
-        new_value: int,
-        api_key_id: int | None,
-        now: datetime,
-    ) -> None:
-        self.conn.execute(
-            _RECORD_EVENT,
-            {
-                "entity_id": self.entity_id,
-                "mode": self.mode,
-                "counter_type": counter_type,
-                "action": action,
-                "old_value": old_value,
-                "new_value": new_value,
-                "api_key_id": api_key_id,
-                "create_time": now,
-            },
-        )
+    def record_changes(self, changes: list[CounterChange]) -> None:
+        if changes:
+            self.conn.execute(
+                _RECORD_EVENT,
+                [
+                    {
+                        "entity_id": self.entity_id,
+                        "mode": self.mode,
+                        "counter_type": c.counter_type,
+                        "action": c.action,
+                        "old_value": c.old_value,
+                        "new_value": c.new_value,
+                        "api_key_id": c.api_key_id,
+                        "create_time": c.time,
+                    }
+                    for c in changes
+                ],
+            )

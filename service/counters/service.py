@@ -9,14 +9,17 @@ from service.counters.domain import (
     AdvanceRequest,
     AdvanceResult,
     Counter,
+    CounterChange,
     IssueResult,
+    advanced,
+    change_of,
     counter_exhausted,
     counter_not_found,
     in_type_order,
-    new_counter_fields,
 )
 from service.counters.repository import CounterRepository
 from service.db.uow import UnitOfWork
+from service.errors import ServiceError, TransientConflict
 from service.pagination import decode_token, encode_token, invalid_page_token, page_size
 
 _PAGE_KIND = "counters"
@@ -34,30 +37,49 @@ class Counters:
 
     def advance(self, principal: Principal, request: AdvanceRequest) -> AdvanceResult:
         """Raises the counter to `request.advance_to`, creating it if missing.
+        `request` has passed check_advance."""
+        [outcome] = self.advance_many(principal, [request])
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        return outcome
 
-        `request` has passed check_advance. The clock is read only once the row is
-        locked, so update times and audit times follow the order of the changes.
+    def advance_many(
+        self, principal: Principal, requests: list[AdvanceRequest]
+    ) -> list[AdvanceResult | ServiceError]:
+        """Each request applied in turn, in one transaction of a few statements whatever
+        their number: the counters are locked at once, every outcome is decided in
+        memory, then the changes and their audit rows are written together. A request
+        that fails (a missing counter without a prefix) gets its error and changes
+        nothing; the others still apply. Requests have passed check_advance.
+
+        The clock is read once the rows are locked, so update times and audit times
+        follow the order of the changes.
         """
-        kind, target, key_id = request.counter_type, request.advance_to, principal.key_id
+        if not requests:
+            return []
         with self.uow.transaction() as conn:
             counters = CounterRepository(conn, principal.tenant)
-            counter = counters.get(kind, lock=True)
-            if counter is None:
-                prefix, padding = new_counter_fields(request)
-                created = counters.create(kind, prefix, padding, target, datetime.now(UTC))
-                if created is not None:
-                    counters.record_event(kind, "create", None, target, key_id, created.create_time)
-                    return AdvanceResult(created, advanced=True, created=True, previous_value=0)
-                counter = counters.get(kind, lock=True)  # created concurrently: advance that
-                assert counter is not None
-            previous = counter.current_value
-            if previous >= target:
-                return AdvanceResult(
-                    counter, advanced=False, created=False, previous_value=previous
-                )
-            counter = counters.set_value(kind, target, datetime.now(UTC))
-            counters.record_event(kind, "advance", previous, target, key_id, counter.update_time)
-            return AdvanceResult(counter, advanced=True, created=False, previous_value=previous)
+            stored = counters.lock({request.counter_type for request in requests})
+            now = datetime.now(UTC)
+            current: dict[str, Counter] = dict(stored)
+            outcomes: list[AdvanceResult | ServiceError] = []
+            events: list[CounterChange] = []
+            for request in requests:
+                try:
+                    result = advanced(current.get(request.counter_type), request, now)
+                except ServiceError as error:
+                    outcomes.append(error)
+                    continue
+                outcomes.append(result)
+                if result.advanced:
+                    current[request.counter_type] = result.counter
+                    events.append(change_of(result, principal.key_id))
+            created = [c for kind, c in current.items() if kind not in stored]
+            if not counters.create_all(created):
+                raise created_concurrently()  # retried: the next attempt locks that row
+            counters.update_all([c for kind, c in current.items() if stored.get(kind, c) != c])
+            counters.record_changes(events)
+        return outcomes
 
     def get(self, tenant: Tenant, counter_type: str) -> Counter:
         with self.uow.transaction(read_only=True) as conn:
@@ -104,7 +126,19 @@ def issue_from(
             return None
         raise counter_exhausted(existing, count)
     first = counter.current_value - count + 1
-    counters.record_event(
-        counter_type, "issue", first - 1, counter.current_value, key_id, counter.update_time
+    counters.record_changes(
+        [
+            CounterChange(
+                counter_type, "issue", first - 1, counter.current_value, key_id, counter.update_time
+            )
+        ]
     )
     return IssueResult(counter, first, counter.current_value)
+
+
+def created_concurrently() -> TransientConflict:
+    return TransientConflict(
+        "TRANSIENT_CONFLICT",
+        "another call created the same counter at the same moment; it was retried and "
+        "still conflicts: try again",
+    )

@@ -3,10 +3,8 @@
 from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
 
 from service import errors
-from service.auth.keys import Principal
 from service.counters import domain
 from service.counters.service import Counters
-from service.db.failures import retrying
 from service.observability import Observability
 from service.rpc.context import current_principal
 from service.rpc.convert import enum_name, enum_value, timestamp
@@ -74,34 +72,27 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
         return advance_response(self._count_advance(result))
 
     def BatchAdvanceCounters(self, request, context):  # type: ignore[no-untyped-def]
+        """Items apply in request order, in one transaction; an invalid item gets its own
+        error status and the others still apply."""
         domain.check_batch_size(len(request.counters))
-        principal = current_principal()
-        # Items run in counter-type order, so concurrent batches take their row locks in
-        # one order and cannot deadlock (under an idempotency key a batch is one
-        # transaction); the results go back in request order.
-        items = request.counters
-        order = sorted(range(len(items)), key=lambda i: items[i].counter_type)
-        results = {i: self._advance_item(principal, i, items[i]) for i in order}
+        results: dict[int, counters_pb2.AdvanceCounterResult] = {}
+        valid: dict[int, domain.AdvanceRequest] = {}
+        for index, item in enumerate(request.counters):
+            try:
+                valid[index] = advance_request(item)
+            except errors.InvalidArgument as error:
+                results[index] = _failed_item(index, error)
+        outcomes = self.counters.advance_many(current_principal(), list(valid.values()))
+        for index, outcome in zip(valid, outcomes, strict=True):
+            if isinstance(outcome, errors.ServiceError):
+                results[index] = _failed_item(index, outcome)
+            else:
+                results[index] = counters_pb2.AdvanceCounterResult(
+                    status=ok_status_proto(),
+                    response=advance_response(self._count_advance(outcome)),
+                )
         return counters_pb2.BatchAdvanceCountersResponse(
-            results=[results[i] for i in range(len(items))]
-        )
-
-    def _advance_item(
-        self, principal: Principal, index: int, item: counters_pb2.AdvanceCounterRequest
-    ) -> counters_pb2.AdvanceCounterResult:
-        """One batch item in its own transaction: its failure is its own result."""
-        try:
-            request = advance_request(item)
-            result = self._count_advance(
-                retrying(lambda: self.counters.advance(principal, request))
-            )
-        except Exception as error:
-            if isinstance(error, errors.InvalidArgument):
-                error = error.under(f"counters[{index}].")
-            where = f"BatchAdvanceCounters item {index}"
-            return counters_pb2.AdvanceCounterResult(status=status_for(error, PACKAGE, where))
-        return counters_pb2.AdvanceCounterResult(
-            status=ok_status_proto(), response=advance_response(result)
+            results=[results[index] for index in range(len(request.counters))]
         )
 
     def GetCounter(self, request, context):  # type: ignore[no-untyped-def]
@@ -133,3 +124,10 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
             first_value=result.first_value,
             last_value=result.last_value,
         )
+
+
+def _failed_item(index: int, error: errors.ServiceError) -> counters_pb2.AdvanceCounterResult:
+    if isinstance(error, errors.InvalidArgument):
+        error = error.under(f"counters[{index}].")
+    where = f"BatchAdvanceCounters item {index}"
+    return counters_pb2.AdvanceCounterResult(status=status_for(error, PACKAGE, where))

@@ -8,7 +8,6 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from service.db.failures import translate
-from service.errors import ServiceError, TransientConflict, Unavailable
 
 
 class _Ambient:
@@ -19,9 +18,6 @@ class _Ambient:
     def __init__(self, engine: Engine, conn: Connection) -> None:
         self.engine = engine
         self.conn = conn
-        # Set when a joined use case failed for a reason that is no rule of ours (a
-        # deadlock, a lost connection, a bug): then the whole is not to be trusted.
-        self.unexpected_failure = False
 
 
 _ambient: ContextVar[_Ambient | None] = ContextVar("ambient", default=None)
@@ -49,16 +45,7 @@ class UnitOfWork:
                 with current.conn.begin_nested():
                     yield current.conn
             except DBAPIError as error:
-                current.unexpected_failure = True
                 raise translate(error) from error
-            except (TransientConflict, Unavailable):
-                current.unexpected_failure = True
-                raise
-            except ServiceError:
-                raise
-            except Exception:
-                current.unexpected_failure = True
-                raise
             return
         try:
             with self.engine.connect() as conn:
@@ -74,10 +61,3 @@ class UnitOfWork:
             # The one place that turns driver errors into the domain's: a conflict to
             # retry, an unreachable database, or (anything else) a bug.
             raise translate(error) from error
-
-    @staticmethod
-    def joined_use_case_failed() -> bool:
-        """Whether a use case joined to the open transaction failed unexpectedly (its
-        savepoint rolled back though the caller carried on)."""
-        current = _ambient.get()
-        return current is not None and current.unexpected_failure

@@ -10,7 +10,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from service.auth.keys import Principal
 from service.db.models import IdempotencyRecord as Record
 from service.db.uow import UnitOfWork
-from service.errors import TransientConflict
 from service.idempotency.rules import TTL, fingerprint, key_reused
 
 Clock = Callable[[], datetime]
@@ -18,18 +17,6 @@ Clock = Callable[[], datetime]
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
-
-
-class PartialFailure(TransientConflict):
-    """A keyed call that failed in part unexpectedly: rolled back whole, nothing stored,
-    and (being most likely transient) run again by the caller's retry."""
-
-    def __init__(self, method: str) -> None:
-        super().__init__(
-            "PARTIAL_FAILURE",
-            f"{method} failed in part; nothing was recorded: try again",
-            metadata={"method": method},
-        )
 
 
 @dataclass(frozen=True)
@@ -76,10 +63,6 @@ class Idempotency:
             now = self.clock()
             if _claim(conn, where, request_print, now):
                 response = call()
-                if self.uow.joined_use_case_failed():
-                    # A part failed for no rule of ours (a batch item's deadlock, say):
-                    # that must not be replayed for a day. Undo it all; a retry runs anew.
-                    raise PartialFailure(method)
                 conn.execute(update(Record).where(_is(where)).values(response=response))
                 return Outcome(response, replayed=False)
             stored_print, stored = conn.execute(
