@@ -26,7 +26,10 @@ def test_the_benchmark_harness_runs_every_scenario():
         "BatchAdvanceCounters, 50 items",
         "CreateAdvance, 3 lines, numbered",
         "SQL baseline",
+        "ListAdvances FULL, first page (2,000 advances)",
+        "ListAdvances FULL, page past row 1,800",
     ):
         assert f"| {scenario}" in table, table
+    assert "ListAdvances: the deep page's p50 is" in table
     assert "Duplicate numbers issued: 0" in table
     assert "Service start to SERVING:" in table

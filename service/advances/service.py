@@ -22,7 +22,7 @@ from service.errors import (
 from service.pagination import decode_token, encode_token, invalid_page_token, page_size
 
 ADVANCE_COUNTER = "ar_advance"
-_PAGE_KIND = "advances"
+PAGE_KIND = "advances"
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ class Advances:
         """Keyset pages in key order. The token carries the last key and the filters it
         was made for: another filter with it is INVALID_ARGUMENT (AIP-158)."""
         size = page_size(requested_size)
-        position = decode_token(_PAGE_KIND, page_token, list)
+        position = decode_token(PAGE_KIND, page_token, list)
         after = 0
         if position is not None:
             if (
@@ -126,7 +126,7 @@ class Advances:
             whole = advances.many(page) if full else []
             total = advances.count(filters)
         token = (
-            encode_token(_PAGE_KIND, [page[-1], filters.customer_id, filters.state]) if more else ""
+            encode_token(PAGE_KIND, [page[-1], filters.customer_id, filters.state]) if more else ""
         )
         return AdvancePage(whole, page, token, total)
 

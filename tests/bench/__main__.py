@@ -29,10 +29,12 @@ from arcus.receivables.v1 import advances_pb2 as apb
 from arcus.receivables.v1 import advances_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from service.advances.service import PAGE_KIND as ADVANCES_PAGE_KIND
 from service.auth.store import KeyStore
 from service.db.engine import make_engine
 from service.db.migrate import upgrade
 from service.db.uow import UnitOfWork
+from service.pagination import encode_token
 from service.server import all_scopes
 from tests import postgres
 from tests.advances import advance_message, item, payload
@@ -163,7 +165,7 @@ def sql_baseline(url: str, concurrency: int, seconds: float) -> Result:
     )
 
 
-async def run(seconds: float, concurrencies: list[int]) -> list[str]:
+async def run(seconds: float, concurrencies: list[int], list_rows: int) -> list[str]:
     rows: list[str] = []
     bin_dir = postgres.find_bin_dir()
     if bin_dir is None:
@@ -172,8 +174,10 @@ async def run(seconds: float, concurrencies: list[int]) -> list[str]:
     try:
         engine = make_engine(cluster.url, pool_size=2)
         upgrade(engine)
-        _, key = KeyStore(UnitOfWork(engine)).create("bench", "live", sorted(all_scopes()))
+        keys = KeyStore(UnitOfWork(engine))
+        _, key = keys.create("bench", "live", sorted(all_scopes()))
         metadata = (("authorization", f"Bearer {key}"),)
+        _, bulk_key = keys.create("bulk", "live", sorted(all_scopes()))
         env = {**os.environ, "DATABASE_URL": cluster.url, "GRPC_MAX_WORKERS": str(WORKERS)}
         service_address = f"127.0.0.1:{postgres.free_port()}"
         noop_address = f"127.0.0.1:{postgres.free_port()}"
@@ -263,7 +267,19 @@ async def run(seconds: float, concurrencies: list[int]) -> list[str]:
                             f"| {r.scenario} | {r.concurrency} | {r.qps:,.0f} | {p50:.1f} | "
                             f"{p99:.1f} | {ratio:.2f} | {r.errors} |"
                         )
-            rows.append(f"\nDuplicate numbers issued: {duplicates_issued(cluster.url)}")
+                bulk = (("authorization", f"Bearer {bulk_key}"),)
+                pages, filled = await list_pages(advances, bulk, cluster.url, list_rows, seconds)
+                for r in pages:
+                    rows.append(
+                        f"| {r.scenario} | 1 | {r.qps:,.0f} | {r.percentile(50):.1f} | "
+                        f"{r.percentile(99):.1f} | | {r.errors} |"
+                    )
+            first, deep = (r.percentile(50) for r in pages)
+            rows.append(
+                f"\nListAdvances: the deep page's p50 is {deep / first:.2f} x the first page's "
+                f"({list_rows:,} advances of one entity, cloned in {filled:.0f} s)"
+            )
+            rows.append(f"Duplicate numbers issued: {duplicates_issued(cluster.url)}")
             rss = peak_rss_mb(service.pid)
             rows.append(f"Service start to SERVING: {startup:.2f} s; peak RSS {rss:.0f} MB")
         finally:
@@ -274,6 +290,86 @@ async def run(seconds: float, concurrencies: list[int]) -> list[str]:
     finally:
         cluster.stop()
     return rows
+
+
+CLONE_ADVANCES = """
+    INSERT INTO advances (entity_id, mode, advance_number, state, customer_id, customer_name,
+        reference_number, description, payment_date, receipt_date, payment_method,
+        financial_entity_id, base_currency, txn_currency, exchange_rate, exchange_rate_date,
+        exchange_rate_type_id, advance_summary_id, gl_account_id, undeposited_gl_account_number,
+        attachment_id, total_entered, txn_total_entered, total_paid, txn_total_paid,
+        ever_applied, reversed_date, reversal_memo, version, create_time, update_time,
+        created_by, modified_by)
+    SELECT entity_id, mode, 'BULK-' || g, state, customer_id, customer_name, reference_number,
+        description, payment_date, receipt_date, payment_method, financial_entity_id,
+        base_currency, txn_currency, exchange_rate, exchange_rate_date, exchange_rate_type_id,
+        advance_summary_id, gl_account_id, undeposited_gl_account_number, attachment_id,
+        total_entered, txn_total_entered, total_paid, txn_total_paid, ever_applied,
+        reversed_date, reversal_memo, version, create_time, update_time, created_by, modified_by
+    FROM advances, generate_series(2, %(rows)s) AS g
+    WHERE entity_id = 'bulk'
+"""
+CLONE_LINES = """
+    INSERT INTO advance_lines (advance_id, line_number, gl_account_id, gl_account_name,
+        account_label_id, account_label_name, txn_amount, base_amount, memo, dimensions)
+    SELECT a.id, l.line_number, l.gl_account_id, l.gl_account_name, l.account_label_id,
+        l.account_label_name, l.txn_amount, l.base_amount, l.memo, l.dimensions
+    FROM advances AS a, advance_lines AS l
+    WHERE a.entity_id = 'bulk' AND l.advance_id = %(template)s AND a.id <> %(template)s
+"""
+
+
+def fill_advances(url: str, rows: int) -> tuple[int, float]:
+    """Clones entity "bulk"'s one advance (made through the service) to `rows` advances,
+    lines and all; returns the key after which row 900,000 of 1,000,000 comes, and the
+    seconds it took."""
+    started = time.perf_counter()
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        (template,) = conn.execute("SELECT id FROM advances WHERE entity_id = 'bulk'").fetchone()  # type: ignore[misc]
+        conn.execute(CLONE_ADVANCES, {"rows": rows})
+        conn.execute(CLONE_LINES, {"template": template})
+        conn.commit()
+        conn.execute("ANALYZE")
+        deep = int(rows * 0.9)
+        (after,) = conn.execute(  # type: ignore[misc]
+            "SELECT id FROM advances WHERE entity_id = 'bulk' ORDER BY id OFFSET %s LIMIT 1",
+            (deep - 1,),
+        ).fetchone()
+    return after, time.perf_counter() - started
+
+
+async def list_pages(
+    advances: advances_pb2_grpc.AdvanceServiceStub,
+    metadata: tuple[tuple[str, str], ...],
+    url: str,
+    rows: int,
+    seconds: float,
+) -> tuple[list[Result], float]:
+    """ListAdvances FULL, page size 100, by one caller: the first page, and a page past
+    row 90% (keyset pagination: both should cost about the same)."""
+    await advances.CreateAdvance(
+        apb.CreateAdvanceRequest(advance=advance_message(payload(items=[item("10.00")]))),
+        metadata=metadata,
+    )
+    after, filled = await asyncio.to_thread(fill_advances, url, rows)
+    # The token the service gives for that position (its format is the service's own).
+    deep_token = encode_token(ADVANCES_PAGE_KIND, [after, "", ""])
+    first = apb.ListAdvancesRequest(page_size=100, view=apb.ADVANCE_VIEW_FULL)
+    deep = apb.ListAdvancesRequest(page_size=100, view=apb.ADVANCE_VIEW_FULL, page_token=deep_token)
+    page = await advances.ListAdvances(deep, metadata=metadata)
+    assert len(page.advances) == 100 and page.total_size == rows, (len(page.advances), rows)
+
+    async def list_first(n: int) -> object:
+        return await advances.ListAdvances(first, metadata=metadata)
+
+    async def list_deep(n: int) -> object:
+        return await advances.ListAdvances(deep, metadata=metadata)
+
+    label = f"{rows:,} advances"
+    return [
+        await drive(list_first, 1, seconds, f"ListAdvances FULL, first page ({label})"),
+        await drive(list_deep, 1, seconds, f"ListAdvances FULL, page past row {int(rows * 0.9):,}"),
+    ], filled
 
 
 def duplicates_issued(url: str) -> int:
@@ -291,13 +387,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     if args.smoke:
-        seconds, concurrencies = 2.0, [4]
+        seconds, concurrencies, list_rows = 2.0, [4], 2_000
     elif args.quick:
-        seconds, concurrencies = 3.0, [16]
+        seconds, concurrencies, list_rows = 3.0, [16], 1_000_000
     else:
-        seconds, concurrencies = args.seconds, [16, 64]
+        seconds, concurrencies, list_rows = args.seconds, [16, 64], 1_000_000
     random.seed(7)
-    rows = asyncio.run(run(seconds, concurrencies))
+    rows = asyncio.run(run(seconds, concurrencies, list_rows))
     print("| scenario | callers | QPS | p50 ms | p99 ms | QPS / no-op | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
