@@ -126,7 +126,7 @@ class Settings:
                 "a postgresql:// or sqlite:/// URL",
             ),
             listen=_setting("GRPC_LISTEN", "127.0.0.1:50051", _address, "HOST:PORT"),
-            max_workers=_setting("GRPC_MAX_WORKERS", "32", _positive_int, "a whole number >= 1"),
+            max_workers=_setting("GRPC_MAX_WORKERS", "8", _positive_int, "a whole number >= 1"),
             max_concurrent_rpcs=_setting(
                 "GRPC_MAX_CONCURRENT_RPCS", "256", _positive_int, "a whole number >= 1"
             ),

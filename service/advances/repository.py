@@ -2,6 +2,8 @@
 the caller's transaction; every query is limited to the caller's tenant."""
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -28,6 +30,17 @@ from service.values import format_rate
 
 class NumberTaken(Exception):
     """The advance number is in use: the unique constraint caught a concurrent create."""
+
+
+@contextmanager
+def _number_unique(advance_number: str | None) -> Iterator[None]:
+    """The unique constraint on advance numbers, violated, as NumberTaken."""
+    try:
+        yield
+    except IntegrityError as error:
+        if "advance_number" in str(error.orig):
+            raise NumberTaken(advance_number) from error
+        raise
 
 
 @dataclass(frozen=True)
@@ -166,14 +179,19 @@ class AdvanceRepository:
             )
             .returning(AdvanceRow.id)
         )
-        try:
+        with _number_unique(advance_number):
             key = self.conn.execute(statement).scalar_one()
-        except IntegrityError as error:
-            if "advance_number" in str(error.orig):
-                raise NumberTaken(advance_number) from error
-            raise
         self._insert_lines(key, fields.items, priced)
         return key
+
+    def set_number(self, key: int, advance_number: str) -> None:
+        """Numbers a new advance; NumberTaken if another advance has that number."""
+        with _number_unique(advance_number):
+            self.conn.execute(
+                update(AdvanceRow)
+                .where(self._mine() & (AdvanceRow.id == key))
+                .values(advance_number=advance_number)
+            )
 
     def _insert_lines(self, key: int, items: tuple[LineFields, ...], priced: Priced) -> None:
         self.conn.execute(

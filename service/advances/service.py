@@ -1,6 +1,6 @@
 """Advance use cases: each one transaction, committed only when it succeeds."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from service.advances import domain
@@ -61,32 +61,40 @@ class Advances:
             domain.check_period_open(fields.receipt_date, settings, "the receipt date")
             advances = AdvanceRepository(conn, tenant)
             now = datetime.now(UTC)
-            number = advance_number or self._next_number(conn, principal)
             if advance_number and advances.number_taken(advance_number):
                 raise number_exists(advance_number)
-            if number and not advance_number and advances.number_taken(number):
-                raise FailedPrecondition(
-                    "ADVANCE_COUNTER_BEHIND",
-                    f"the AR advance counter issued {number!r}, which an existing advance "
-                    "already has: advance the COUNTER_TYPE_AR_ADVANCE counter past the "
-                    "migrated numbers",
-                    metadata={"advance_number": number},
-                )
             try:
                 key = advances.insert(
                     fields,
                     domain.price(fields),
-                    number,
+                    advance_number or None,
                     state,
                     settings.base_currency,
                     principal.key_id,
                     now,
                 )
             except NumberTaken:  # a concurrent create took it since the check above
-                raise number_exists(number or "") from None
+                raise number_exists(advance_number) from None
             created = advances.get(key)
-        assert created is not None
-        return created
+            assert created is not None
+            if advance_number:
+                return created
+            # Numbered last: the AR advance counter's row is locked from here to the
+            # commit, so concurrent creates of the entity queue only for this short tail.
+            number = self._next_number(conn, principal)
+            if number is None:
+                return created
+            try:
+                advances.set_number(key, number)
+            except NumberTaken:
+                raise FailedPrecondition(
+                    "ADVANCE_COUNTER_BEHIND",
+                    f"the AR advance counter issued {number!r}, which an existing advance "
+                    "already has: advance the COUNTER_TYPE_AR_ADVANCE counter past the "
+                    "migrated numbers",
+                    metadata={"advance_number": number},
+                ) from None
+            return replace(created, advance_number=number)
 
     @staticmethod
     def _next_number(conn, principal: Principal) -> str | None:  # type: ignore[no-untyped-def]

@@ -35,12 +35,11 @@ from service.db.engine import make_engine
 from service.db.migrate import upgrade
 from service.db.uow import UnitOfWork
 from service.pagination import encode_token
-from service.server import all_scopes
+from service.server import DEFAULT_WORKERS, all_scopes
 from tests import postgres
 from tests.advances import advance_message, item, payload
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKERS = 32
 
 
 @dataclass
@@ -96,16 +95,26 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+# The probe retries every 10 ms: gRPC's default reconnect backoff (1 s and more after
+# "connection refused") would measure the probe, not the server.
+PROBE_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 10),
+    ("grpc.min_reconnect_backoff_ms", 10),
+    ("grpc.max_reconnect_backoff_ms", 10),
+]
+
+
 def wait_serving(address: str, timeout: float = 30) -> float:
+    """Seconds from now until health says SERVING (call right after launching)."""
     started = time.perf_counter()
-    with grpc.insecure_channel(address) as channel:
+    with grpc.insecure_channel(address, options=PROBE_OPTIONS) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.perf_counter() - started < timeout:
             try:
                 if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
                     return time.perf_counter() - started
             except grpc.RpcError:
-                time.sleep(0.02)
+                time.sleep(0.01)
     raise TimeoutError(address)
 
 
@@ -165,7 +174,7 @@ def sql_baseline(url: str, concurrency: int, seconds: float) -> Result:
     )
 
 
-async def run(seconds: float, concurrencies: list[int], list_rows: int) -> list[str]:
+async def run(seconds: float, concurrencies: list[int], list_rows: int, workers: int) -> list[str]:
     rows: list[str] = []
     bin_dir = postgres.find_bin_dir()
     if bin_dir is None:
@@ -178,14 +187,14 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int) -> list[
         _, key = keys.create("bench", "live", sorted(all_scopes()))
         metadata = (("authorization", f"Bearer {key}"),)
         _, bulk_key = keys.create("bulk", "live", sorted(all_scopes()))
-        env = {**os.environ, "DATABASE_URL": cluster.url, "GRPC_MAX_WORKERS": str(WORKERS)}
+        env = {**os.environ, "DATABASE_URL": cluster.url, "GRPC_MAX_WORKERS": str(workers)}
         service_address = f"127.0.0.1:{postgres.free_port()}"
         noop_address = f"127.0.0.1:{postgres.free_port()}"
         service = start(
             [sys.executable, "-m", "service", "serve"], {**env, "GRPC_LISTEN": service_address}
         )
         startup = wait_serving(service_address)  # from launch to SERVING
-        noop = start([sys.executable, "-m", "tests.bench.noop", noop_address, str(WORKERS)], env)
+        noop = start([sys.executable, "-m", "tests.bench.noop", noop_address, str(workers)], env)
         with grpc.insecure_channel(noop_address) as probe:
             grpc.channel_ready_future(probe).result(timeout=30)
         try:
@@ -385,15 +394,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="about a minute in all")
     parser.add_argument("--smoke", action="store_true", help="2 s per scenario, one concurrency")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS, help="handler threads of both servers"
+    )
     args = parser.parse_args()
     if args.smoke:
         seconds, concurrencies, list_rows = 2.0, [4], 2_000
     elif args.quick:
-        seconds, concurrencies, list_rows = 3.0, [16], 1_000_000
+        seconds, concurrencies, list_rows = 3.0, [16], 200_000
     else:
         seconds, concurrencies, list_rows = args.seconds, [16, 64], 1_000_000
     random.seed(7)
-    rows = asyncio.run(run(seconds, concurrencies, list_rows))
+    rows = asyncio.run(run(seconds, concurrencies, list_rows, args.workers))
     print("| scenario | callers | QPS | p50 ms | p99 ms | QPS / no-op | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
