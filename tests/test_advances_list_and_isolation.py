@@ -43,6 +43,18 @@ def test_list_pages_through_everything_in_key_order(client):
     assert len(first.advances) == 25 and first.next_page_token == "" and first.total_size == 25
 
 
+def test_later_pages_repeat_the_first_pages_total_instead_of_counting_again(client):
+    for _ in range(3):
+        client.create(payload())
+    first = client.ListAdvances(pb.ListAdvancesRequest(page_size=2))
+    client.create(payload())  # created mid-listing: still listed, not recounted
+    second = client.ListAdvances(
+        pb.ListAdvancesRequest(page_size=2, page_token=first.next_page_token)
+    )
+    assert (first.total_size, second.total_size, len(second.advances)) == (3, 3, 2)
+    assert client.ListAdvances(pb.ListAdvancesRequest()).total_size == 4
+
+
 def test_list_filters_by_customer_and_state(client):
     a = client.create(payload(customer={"id": "C-1"}))
     b = client.create(payload(customer={"id": "C-2"}, state="ADVANCE_STATE_DRAFT"))
@@ -86,9 +98,12 @@ def _forged(position):  # type: ignore[no-untyped-def]
     [
         ({"page_size": -1}, "page_size", "PAGE_SIZE_NEGATIVE"),
         ({"page_token": "nonsense"}, "page_token", "PAGE_TOKEN_INVALID"),
-        ({"page_token": _forged(["1", "", ""])}, "page_token", "PAGE_TOKEN_INVALID"),
-        ({"page_token": _forged([-5, "", ""])}, "page_token", "PAGE_TOKEN_INVALID"),
-        ({"page_token": _forged([2**70, "", ""])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged(["1", "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([-5, "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([2**70, "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([1, "", "", -1])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([1, "", "", True])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([1, "", ""])}, "page_token", "PAGE_TOKEN_INVALID"),
         ({"state": 77}, "state", "ENUM_VALUE_UNKNOWN"),
         ({"view": 9}, "view", "ENUM_VALUE_UNKNOWN"),
         ({"customer_id": "x" * 101}, "customer_id", "TEXT_TOO_LONG"),

@@ -20,6 +20,7 @@ def test_the_benchmark_harness_runs_every_scenario():
     table = result.stdout
     for scenario in (
         "no-op baseline",
+        "no-op baseline, grpc.aio server",
         "AdvanceCounter, spread counters",
         "IssueNumbers, one hot counter",
         "IssueNumbers, idempotent replay",

@@ -114,27 +114,33 @@ class Advances:
         self, tenant: Tenant, filters: Filters, requested_size: int, page_token: str, full: bool
     ) -> AdvancePage:
         """Keyset pages in key order. The token carries the last key and the filters it
-        was made for: another filter with it is INVALID_ARGUMENT (AIP-158)."""
+        was made for (another filter with it is INVALID_ARGUMENT, AIP-158), and the
+        total counted for the first page: later pages repeat it rather than count a
+        large table again on every page."""
         size = page_size(requested_size)
         position = decode_token(PAGE_KIND, page_token, list)
-        after = 0
+        after, total = 0, None
         if position is not None:
             if (
-                len(position) != 3
-                or type(position[0]) is not int  # not bool either
+                len(position) != 4
+                or not all(type(n) is int for n in (position[0], position[3]))  # not bool
                 or not 0 <= position[0] <= domain.MAX_KEY
-                or position[1:] != [filters.customer_id, filters.state]
+                or not 0 <= position[3] <= domain.MAX_KEY
+                or position[1:3] != [filters.customer_id, filters.state]
             ):
                 raise invalid_page_token()
-            after = position[0]
+            after, total = position[0], position[3]
         with self.uow.transaction(read_only=True) as conn:
             advances = AdvanceRepository(conn, tenant)
             keys = advances.page_keys(filters, after, size + 1)
             page, more = keys[:size], len(keys) > size
             whole = advances.many(page) if full else []
-            total = advances.count(filters)
+            if total is None:
+                total = advances.count(filters)
         token = (
-            encode_token(PAGE_KIND, [page[-1], filters.customer_id, filters.state]) if more else ""
+            encode_token(PAGE_KIND, [page[-1], filters.customer_id, filters.state, total])
+            if more
+            else ""
         )
         return AdvancePage(whole, page, token, total)
 

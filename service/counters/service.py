@@ -119,20 +119,13 @@ def issue_from(
 ) -> IssueResult | None:
     """Issues `count` numbers inside the caller's transaction, audited; None when the
     tenant has no such counter. Whoever issues (IssueNumbers, CreateAdvance) issues here."""
-    counter = counters.increment(counter_type, count, datetime.now(UTC))
+    counter = counters.issue(counter_type, count, datetime.now(UTC), key_id)
     if counter is None:
         existing = counters.get(counter_type)
         if existing is None:
             return None
         raise counter_exhausted(existing, count)
     first = counter.current_value - count + 1
-    counters.record_changes(
-        [
-            CounterChange(
-                counter_type, "issue", first - 1, counter.current_value, key_id, counter.update_time
-            )
-        ]
-    )
     return IssueResult(counter, first, counter.current_value)
 
 

@@ -195,16 +195,22 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
         )
         startup = wait_serving(service_address)  # from launch to SERVING
         noop = start([sys.executable, "-m", "tests.bench.noop", noop_address, str(workers)], env)
-        with grpc.insecure_channel(noop_address) as probe:
-            grpc.channel_ready_future(probe).result(timeout=30)
+        # The other server type, for choosing between them by measurement.
+        aio_address = f"127.0.0.1:{postgres.free_port()}"
+        aio_noop = start([sys.executable, "-m", "tests.bench.noop", aio_address, "0", "--aio"], env)
+        for address in (noop_address, aio_address):
+            with grpc.insecure_channel(address) as probe:
+                grpc.channel_ready_future(probe).result(timeout=30)
         try:
             async with (
                 grpc.aio.insecure_channel(service_address) as channel,
                 grpc.aio.insecure_channel(noop_address) as noop_channel,
+                grpc.aio.insecure_channel(aio_address) as aio_channel,
             ):
                 counters = counters_pb2_grpc.CounterServiceStub(channel)
                 advances = advances_pb2_grpc.AdvanceServiceStub(channel)
                 noop_call = noop_channel.unary_unary("/bench.Noop/Call")
+                aio_noop_call = aio_channel.unary_unary("/bench.Noop/Call")
                 for kind in range(1, 23):
                     await counters.AdvanceCounter(
                         cpb.AdvanceCounterRequest(counter_type=kind, advance_to=0, prefix="B"),
@@ -224,6 +230,9 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
 
                 async def noop_once(n: int) -> object:
                     return await noop_call(b"")
+
+                async def aio_noop_once(n: int) -> object:
+                    return await aio_noop_call(b"")
 
                 async def advance_spread(n: int) -> object:
                     return await counters.AdvanceCounter(
@@ -252,6 +261,9 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                 for concurrency in concurrencies:
                     base = await drive(noop_once, concurrency, seconds, "no-op baseline")
                     results = [
+                        await drive(
+                            aio_noop_once, concurrency, seconds, "no-op baseline, grpc.aio server"
+                        ),
                         await drive(
                             advance_spread, concurrency, seconds, "AdvanceCounter, spread counters"
                         ),
@@ -292,7 +304,7 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
             rss = peak_rss_mb(service.pid)
             rows.append(f"Service start to SERVING: {startup:.2f} s; peak RSS {rss:.0f} MB")
         finally:
-            for process in (service, noop):
+            for process in (service, noop, aio_noop):
                 process.terminate()
                 process.wait(timeout=30)
         engine.dispose()
@@ -362,7 +374,7 @@ async def list_pages(
     )
     after, filled = await asyncio.to_thread(fill_advances, url, rows)
     # The token the service gives for that position (its format is the service's own).
-    deep_token = encode_token(ADVANCES_PAGE_KIND, [after, "", ""])
+    deep_token = encode_token(ADVANCES_PAGE_KIND, [after, "", "", rows])
     first = apb.ListAdvancesRequest(page_size=100, view=apb.ADVANCE_VIEW_FULL)
     deep = apb.ListAdvancesRequest(page_size=100, view=apb.ADVANCE_VIEW_FULL, page_token=deep_token)
     page = await advances.ListAdvances(deep, metadata=metadata)
