@@ -240,6 +240,19 @@ def test_batch_of_50_is_accepted(counters, key):
     assert sum(r.response.created for r in results) == 22
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_single_read_runs_without_begin_or_commit_on_postgresql(counters, key, database):
+    advance(counters, key, advance_to=5, prefix="I")  # the key is now remembered too
+    commits = []
+    listen = ("commit", lambda conn: commits.append(conn))
+    event.listen(database, *listen)
+    try:
+        got = counters.GetCounter(pb.GetCounterRequest(counter_type=INVOICE), metadata=auth(key))
+    finally:
+        event.remove(database, *listen)
+    assert got.current_value == 5 and commits == []
+
+
 def test_get_counter(counters, key):
     advance(counters, key, advance_to=41, prefix="INV-", padding=3)
     counter = counters.GetCounter(pb.GetCounterRequest(counter_type=INVOICE), metadata=auth(key))

@@ -85,7 +85,7 @@ class KeyStore:
         return self.find_by_hash(hash_key(key))
 
     def find_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        with self.uow.transaction(read_only=True) as conn:
+        with self.uow.single_read() as conn:
             row = conn.execute(_FIND, {"key_hash": key_hash}).one_or_none()
         return None if row is None else _record(row)
 

@@ -82,7 +82,7 @@ class Counters:
         return outcomes
 
     def get(self, tenant: Tenant, counter_type: str) -> Counter:
-        with self.uow.transaction(read_only=True) as conn:
+        with self.uow.single_read() as conn:
             counter = CounterRepository(conn, tenant).get(counter_type)
         if counter is None:
             raise counter_not_found(counter_type)

@@ -61,3 +61,19 @@ class UnitOfWork:
             # The one place that turns driver errors into the domain's: a conflict to
             # retry, an unreachable database, or (anything else) a bug.
             raise translate(error) from error
+
+    @contextmanager
+    def single_read(self) -> Iterator[Connection]:
+        """A connection for one read statement. On PostgreSQL it runs outside any
+        transaction (autocommit), sparing the BEGIN and COMMIT round trips: a single
+        statement sees one consistent snapshot by itself. Inside an open transaction,
+        it reads in that transaction."""
+        if self.engine.dialect.name != "postgresql" or _ambient.get() is not None:
+            with self.transaction(read_only=True) as conn:
+                yield conn
+            return
+        try:
+            with self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        except DBAPIError as error:
+            raise translate(error) from error

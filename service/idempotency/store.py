@@ -52,7 +52,7 @@ class Idempotency:
         where = _record(principal, method, key)
         # A retry of a finished call, the common case, only reads: claiming would lock
         # the record's row and queue every replay behind the others.
-        with self.uow.transaction(read_only=True) as conn:
+        with self.uow.single_read() as conn:
             found = conn.execute(_FIND_LIVE, {**where, "since": self.clock() - TTL}).one_or_none()
         if found is not None:
             return _replay(key, request_print, *found)
