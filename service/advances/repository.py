@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.advances.domain import (
@@ -130,10 +130,42 @@ def _advance(row: Row, lines: list[Line], applications: list[Application]) -> Ad
     )
 
 
+# The statements of the create and read paths, built once (building them per call cost more
+# than running them).
+_ADVANCES = cast(Table, AdvanceRow.__table__)
+_LINES = cast(Table, LineRow.__table__)
+_APPLICATIONS = cast(Table, ApplicationRow.__table__)
+_MINE = (_ADVANCES.c.entity_id == bindparam("b_entity_id")) & (
+    _ADVANCES.c.mode == bindparam("b_mode")
+)
+_INSERT = insert(_ADVANCES).returning(_ADVANCES.c.id)
+_INSERT_LINES = insert(_LINES)
+_SET_NUMBER = (
+    update(_ADVANCES)
+    .where(_MINE & (_ADVANCES.c.id == bindparam("b_key")))
+    .values(advance_number=bindparam("b_number"))
+)
+_NUMBER_TAKEN = (
+    select(_ADVANCES.c.id).where(_MINE & (_ADVANCES.c.advance_number == bindparam("b_number")))
+).limit(1)
+_GET = select(_ADVANCES).where(_MINE & (_ADVANCES.c.id == bindparam("b_key")))
+_GET_FOR_UPDATE = _GET.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
+_MANY = (
+    select(_ADVANCES)
+    .where(_MINE & _ADVANCES.c.id.in_(bindparam("b_keys", expanding=True)))
+    .order_by(_ADVANCES.c.id)
+)
+_LINES_OF = select(_LINES).where(_LINES.c.advance_id.in_(bindparam("b_keys", expanding=True)))
+_APPLICATIONS_OF = select(_APPLICATIONS).where(
+    _APPLICATIONS.c.advance_id.in_(bindparam("b_keys", expanding=True))
+)
+
+
 class AdvanceRepository:
     def __init__(self, conn: Connection, tenant: Tenant) -> None:
         self.conn = conn
         self.tenant = tenant
+        self.mine = {"b_entity_id": tenant.entity_id, "b_mode": tenant.mode}
 
     def _mine(self):  # type: ignore[no-untyped-def]
         return (AdvanceRow.entity_id == self.tenant.entity_id) & (
@@ -141,10 +173,8 @@ class AdvanceRepository:
         )
 
     def number_taken(self, advance_number: str) -> bool:
-        query = select(AdvanceRow.id).where(
-            self._mine() & (AdvanceRow.advance_number == advance_number)
-        )
-        return self.conn.execute(query).first() is not None
+        found = self.conn.execute(_NUMBER_TAKEN, {**self.mine, "b_number": advance_number})
+        return found.first() is not None
 
     def insert(
         self,
@@ -158,44 +188,36 @@ class AdvanceRepository:
     ) -> int:
         """Inserts the advance and its lines; NumberTaken if a concurrent create took
         `advance_number` first (the unique constraint is the final word on it)."""
-        statement = (
-            insert(AdvanceRow)
-            .values(
-                entity_id=self.tenant.entity_id,
-                mode=self.tenant.mode,
-                advance_number=advance_number,
-                state=state,
-                base_currency=base_currency,
-                total_paid=0,
-                txn_total_paid=0,
-                ever_applied=False,
-                reversal_memo="",
-                version=1,
-                create_time=now,
-                update_time=now,
-                created_by=key_id,
-                modified_by=key_id,
-                **_header_values(fields, priced),
-            )
-            .returning(AdvanceRow.id)
-        )
+        values = {
+            "entity_id": self.tenant.entity_id,
+            "mode": self.tenant.mode,
+            "advance_number": advance_number,
+            "state": state,
+            "base_currency": base_currency,
+            "total_paid": 0,
+            "txn_total_paid": 0,
+            "ever_applied": False,
+            "reversal_memo": "",
+            "version": 1,
+            "create_time": now,
+            "update_time": now,
+            "created_by": key_id,
+            "modified_by": key_id,
+            **_header_values(fields, priced),
+        }
         with _number_unique(advance_number):
-            key = self.conn.execute(statement).scalar_one()
+            key = self.conn.execute(_INSERT, values).scalar_one()
         self._insert_lines(key, fields.items, priced)
         return key
 
     def set_number(self, key: int, advance_number: str) -> None:
         """Numbers a new advance; NumberTaken if another advance has that number."""
         with _number_unique(advance_number):
-            self.conn.execute(
-                update(AdvanceRow)
-                .where(self._mine() & (AdvanceRow.id == key))
-                .values(advance_number=advance_number)
-            )
+            self.conn.execute(_SET_NUMBER, {**self.mine, "b_key": key, "b_number": advance_number})
 
     def _insert_lines(self, key: int, items: tuple[LineFields, ...], priced: Priced) -> None:
         self.conn.execute(
-            insert(LineRow),
+            _INSERT_LINES,
             [
                 {
                     "advance_id": key,
@@ -219,10 +241,8 @@ class AdvanceRepository:
         )
 
     def get(self, key: int, lock: bool = False) -> Advance | None:
-        query = select(AdvanceRow).where(self._mine() & (AdvanceRow.id == key))
-        if lock:
-            query = query.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
-        row = self.conn.execute(query).one_or_none()
+        query = _GET_FOR_UPDATE if lock else _GET
+        row = self.conn.execute(query, {**self.mine, "b_key": key}).one_or_none()
         if row is None:
             return None
         return self._assemble([row])[0]
@@ -232,11 +252,10 @@ class AdvanceRepository:
         their applications."""
         keys = [row.id for row in rows]
         lines: dict[int, list[Line]] = defaultdict(list)
-        for line_row in self.conn.execute(select(LineRow).where(LineRow.advance_id.in_(keys))):
+        for line_row in self.conn.execute(_LINES_OF, {"b_keys": keys}):
             lines[line_row.advance_id].append(_line(line_row))
         applications: dict[int, list[Application]] = defaultdict(list)
-        query = select(ApplicationRow).where(ApplicationRow.advance_id.in_(keys))
-        for app in self.conn.execute(query):
+        for app in self.conn.execute(_APPLICATIONS_OF, {"b_keys": keys}):
             applications[app.advance_id].append(
                 Application(app.invoice_number, app.amount, app.base_amount, app.applied_date)
             )
@@ -263,10 +282,7 @@ class AdvanceRepository:
     def many(self, keys: list[int]) -> list[Advance]:
         if not keys:
             return []
-        query = (
-            select(AdvanceRow).where(self._mine() & AdvanceRow.id.in_(keys)).order_by(AdvanceRow.id)
-        )
-        return self._assemble(list(self.conn.execute(query)))
+        return self._assemble(list(self.conn.execute(_MANY, {**self.mine, "b_keys": keys})))
 
     def count(self, filters: Filters) -> int:
         query = select(func.count()).select_from(AdvanceRow).where(self._filtered(filters))
