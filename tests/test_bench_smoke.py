@@ -34,3 +34,4 @@ def test_the_benchmark_harness_runs_every_scenario():
     assert "ListAdvances: the deep page's p50 is" in table
     assert "Duplicate numbers issued: 0" in table
     assert "Service start to SERVING:" in table
+    assert "| no number issued twice |  | 0 | yes |" in table

@@ -262,6 +262,7 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                     return await advances.CreateAdvance(create, metadata=metadata)
 
                 await issue_replay(0)  # recorded once; every later call replays it
+                checks: list[Check] = []
                 for concurrency in concurrencies:
                     base = await drive(noop_once, concurrency, seconds, "no-op baseline")
                     results = [
@@ -285,6 +286,7 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                         ),
                     ]
                     sql = await asyncio.to_thread(sql_baseline, cluster.url, concurrency, seconds)
+                    checks += target_checks(base, {r.scenario: r for r in results})
                     for r in [base, *results, sql]:
                         ratio = r.qps / base.qps if base.qps else 0
                         p50, p99 = r.percentile(50), r.percentile(99)
@@ -304,9 +306,23 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                 f"\nListAdvances: the deep page's p50 is {deep / first:.2f} x the first page's "
                 f"({list_rows:,} advances of one entity, cloned in {filled:.0f} s)"
             )
-            rows.append(f"Duplicate numbers issued: {duplicates_issued(cluster.url)}")
+            duplicates = duplicates_issued(cluster.url)
+            rows.append(f"Duplicate numbers issued: {duplicates}")
             rss = peak_rss_mb(service.pid)
             rows.append(f"Service start to SERVING: {startup:.2f} s; peak RSS {rss:.0f} MB")
+            checks += [
+                ("ListAdvances deep page p50 <= 1.5 x first page", "", f"{deep / first:.2f} x",
+                 deep <= 1.5 * first),
+                ("no number issued twice", "", str(duplicates), duplicates == 0),
+                ("peak RSS <= 200 MB", "", f"{rss:.0f} MB", rss <= 200),
+                ("start to SERVING <= 2 s", "", f"{startup:.2f} s", startup <= 2),
+            ]  # fmt: skip
+            rows.append("\n| target (issue 7) | callers | measured | met |")
+            rows.append("|---|---:|---:|---|")
+            rows += [
+                f"| {name} | {callers} | {value} | {'yes' if met else 'no'} |"
+                for name, callers, value, met in checks
+            ]
         finally:
             for process in (service, noop, aio_noop):
                 process.terminate()
@@ -315,6 +331,35 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
     finally:
         cluster.stop()
     return rows
+
+
+Check = tuple[str, object, str, bool]  # target, callers, measured, met
+
+
+def target_checks(base: Result, by_name: dict[str, Result]) -> list[Check]:
+    """Issue 7's targets for one concurrency, against the no-op measured just before."""
+    callers = base.concurrency
+
+    def ratio(name: str) -> float:
+        return by_name[name].qps / base.qps
+
+    advance = by_name["AdvanceCounter, spread counters"]
+    fresh = by_name["IssueNumbers, one hot counter"]
+    replay = by_name["IssueNumbers, idempotent replay"]
+    batch = by_name["BatchAdvanceCounters, 50 items"]
+    batch_x = batch.percentile(50) / advance.percentile(50)
+    return [
+        ("AdvanceCounter QPS >= 0.50 x no-op", callers, f"{ratio(advance.scenario):.2f} x",
+         ratio(advance.scenario) >= 0.5),
+        ("IssueNumbers (hot) QPS >= 0.40 x no-op", callers, f"{ratio(fresh.scenario):.2f} x",
+         ratio(fresh.scenario) >= 0.4),
+        ("Batch of 50 p50 <= 5 x AdvanceCounter p50", callers, f"{batch_x:.1f} x", batch_x <= 5),
+        ("CreateAdvance QPS >= 0.30 x no-op", callers,
+         f"{ratio('CreateAdvance, 3 lines, numbered'):.2f} x",
+         ratio("CreateAdvance, 3 lines, numbered") >= 0.3),
+        ("Replay QPS >= fresh IssueNumbers QPS", callers, f"{replay.qps / fresh.qps:.2f} x",
+         replay.qps >= fresh.qps),
+    ]  # fmt: skip
 
 
 CLONE_ADVANCES = """
