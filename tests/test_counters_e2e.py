@@ -207,6 +207,68 @@ def test_batch_items_apply_in_request_order_even_on_one_counter(counters, key, d
     ]
 
 
+# A trigger refusing every write to the 'po' counter: a failure that is no rule of ours.
+REFUSE_PO = {
+    "postgresql": (
+        [
+            "CREATE FUNCTION refuse_po() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.counter_type = 'po' THEN RAISE EXCEPTION 'po refused'; END IF; "
+            "RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_po BEFORE INSERT OR UPDATE ON counters "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_po()",
+        ],
+        ["DROP TRIGGER refuse_po ON counters", "DROP FUNCTION refuse_po()"],
+    ),
+    "sqlite": (
+        [
+            f"CREATE TRIGGER refuse_po_{when} BEFORE {when} ON counters "
+            "WHEN NEW.counter_type = 'po' BEGIN SELECT RAISE(ABORT, 'po refused'); END"
+            for when in ("insert", "update")
+        ],
+        ["DROP TRIGGER refuse_po_insert", "DROP TRIGGER refuse_po_update"],
+    ),
+}
+
+
+def test_an_item_the_database_refuses_fails_alone_in_the_one_transaction(counters, key, database):
+    """The batch's writes are undone and its items applied one by one, each in a
+    savepoint: only the refused item fails, and the batch still commits once."""
+    counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))  # the key is known
+    create, drop = REFUSE_PO[database.dialect.name]
+    with database.begin() as conn:
+        for statement in create:
+            conn.exec_driver_sql(statement)
+    commits = []
+    listen = ("commit", lambda conn: commits.append(conn))
+    event.listen(database, *listen)
+    try:
+        items = [
+            pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=5, prefix="I"),
+            pb.AdvanceCounterRequest(counter_type=pb.COUNTER_TYPE_PO, advance_to=5, prefix="P"),
+            pb.AdvanceCounterRequest(counter_type=pb.COUNTER_TYPE_ORDER, advance_to=3, prefix="O"),
+            pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=9),
+        ]
+        results = counters.BatchAdvanceCounters(
+            pb.BatchAdvanceCountersRequest(counters=items), metadata=auth(key)
+        ).results
+    finally:
+        event.remove(database, *listen)
+        with database.begin() as conn:
+            for statement in drop:
+                conn.exec_driver_sql(statement)
+    assert [r.status.code for r in results] == [0, 13, 0, 0]
+    refused = from_status(results[1].status)
+    assert refused.info.reason == "INTERNAL" and "po refused" not in refused.message
+    assert results[3].response.previous_value == 5
+    assert len(commits) == 1
+    assert sorted(counter_rows(database)) == [("invoice", 9), ("order", 3)]
+    assert [(e[0], e[1]) for e in events(database)] == [
+        ("invoice", "create"),
+        ("order", "create"),
+        ("invoice", "advance"),
+    ]
+
+
 def test_a_batch_of_50_commits_once(server, counters, key, database):
     """One transaction for the whole batch, not one per item."""
     counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))  # the key is now known

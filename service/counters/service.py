@@ -18,6 +18,7 @@ from service.counters.domain import (
     in_type_order,
 )
 from service.counters.repository import CounterRepository
+from service.db.failures import RefusedByDatabase
 from service.db.uow import UnitOfWork
 from service.errors import ServiceError, TransientConflict
 from service.pagination import decode_token, encode_token, invalid_page_token, page_size
@@ -39,47 +40,48 @@ class Counters:
         """Raises the counter to `request.advance_to`, creating it if missing.
         `request` has passed check_advance."""
         [outcome] = self.advance_many(principal, [request])
-        if isinstance(outcome, ServiceError):
+        if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
     def advance_many(
         self, principal: Principal, requests: list[AdvanceRequest]
-    ) -> list[AdvanceResult | ServiceError]:
+    ) -> list[AdvanceResult | Exception]:
         """Each request applied in turn, in one transaction of a few statements whatever
         their number: the counters are locked at once, every outcome is decided in
         memory, then the changes and their audit rows are written together. A request
         that fails (a missing counter without a prefix) gets its error and changes
         nothing; the others still apply. Requests have passed check_advance.
 
+        Should the database refuse those writes for no rule of ours (a constraint, a
+        trigger), they are undone and the requests applied one at a time, each in its
+        own savepoint, so that only the request it refuses fails.
+
         The clock is read once the rows are locked, so update times and audit times
         follow the order of the changes.
         """
         if not requests:
             return []
+        key_id = principal.key_id
         with self.uow.transaction() as conn:
             counters = CounterRepository(conn, principal.tenant)
             stored = counters.lock({request.counter_type for request in requests})
             now = datetime.now(UTC)
-            current: dict[str, Counter] = dict(stored)
-            outcomes: list[AdvanceResult | ServiceError] = []
-            events: list[CounterChange] = []
+            try:
+                with self.uow.transaction():  # a savepoint
+                    return _apply(counters, stored, requests, now, key_id)[0]
+            except RefusedByDatabase:
+                pass
+            outcomes: list[AdvanceResult | Exception] = []
+            current = stored
             for request in requests:
                 try:
-                    result = advanced(current.get(request.counter_type), request, now)
-                except ServiceError as error:
-                    outcomes.append(error)
-                    continue
-                outcomes.append(result)
-                if result.advanced:
-                    current[request.counter_type] = result.counter
-                    events.append(change_of(result, principal.key_id))
-            created = [c for kind, c in current.items() if kind not in stored]
-            if not counters.create_all(created):
-                raise created_concurrently()  # retried: the next attempt locks that row
-            counters.update_all([c for kind, c in current.items() if stored.get(kind, c) != c])
-            counters.record_changes(events)
-        return outcomes
+                    with self.uow.transaction():
+                        [outcome], current = _apply(counters, current, [request], now, key_id)
+                except RefusedByDatabase as error:
+                    outcome = error
+                outcomes.append(outcome)
+            return outcomes
 
     def get(self, tenant: Tenant, counter_type: str) -> Counter:
         with self.uow.single_read() as conn:
@@ -135,3 +137,32 @@ def created_concurrently() -> TransientConflict:
         "another call created the same counter at the same moment; it was retried and "
         "still conflicts: try again",
     )
+
+
+def _apply(
+    counters: CounterRepository,
+    stored: dict[str, Counter],
+    requests: list[AdvanceRequest],
+    now: datetime,
+    key_id: int | None,
+) -> tuple[list[AdvanceResult | Exception], dict[str, Counter]]:
+    """The requests decided in memory against the `stored` (locked) counters, then
+    written; their outcomes, and the counters as they now stand."""
+    current = dict(stored)
+    outcomes: list[AdvanceResult | Exception] = []
+    changes: list[CounterChange] = []
+    for request in requests:
+        try:
+            result = advanced(current.get(request.counter_type), request, now)
+        except ServiceError as error:
+            outcomes.append(error)
+            continue
+        outcomes.append(result)
+        if result.advanced:
+            current[request.counter_type] = result.counter
+            changes.append(change_of(result, key_id))
+    if not counters.create_all([c for kind, c in current.items() if kind not in stored]):
+        raise created_concurrently()  # retried: the next attempt locks that row
+    counters.update_all([c for kind, c in current.items() if stored.get(kind, c) != c])
+    counters.record_changes(changes)
+    return outcomes, current

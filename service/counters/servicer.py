@@ -84,7 +84,7 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
                 results[index] = _failed_item(index, error)
         outcomes = self.counters.advance_many(current_principal(), list(valid.values()))
         for index, outcome in zip(valid, outcomes, strict=True):
-            if isinstance(outcome, errors.ServiceError):
+            if isinstance(outcome, Exception):
                 results[index] = _failed_item(index, outcome)
             else:
                 results[index] = counters_pb2.AdvanceCounterResult(
@@ -126,7 +126,7 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
         )
 
 
-def _failed_item(index: int, error: errors.ServiceError) -> counters_pb2.AdvanceCounterResult:
+def _failed_item(index: int, error: Exception) -> counters_pb2.AdvanceCounterResult:
     if isinstance(error, errors.InvalidArgument):
         error = error.under(f"counters[{index}].")
     where = f"BatchAdvanceCounters item {index}"

@@ -22,8 +22,13 @@ ATTEMPTS = 5
 FIRST_BACKOFF = 0.02  # seconds; doubles each time, with jitter
 
 
+class RefusedByDatabase(Exception):
+    """The database refused a statement for no rule of the domain's (a constraint or
+    trigger it did not foresee, a malformed statement): a bug, INTERNAL to callers."""
+
+
 def translate(error: DBAPIError) -> Exception:
-    """TransientConflict, Unavailable, or the error itself (a bug: INTERNAL)."""
+    """TransientConflict, Unavailable, or RefusedByDatabase."""
     sqlstate = getattr(error.orig, "sqlstate", None) or ""
     if sqlstate in _CONFLICTS or "database is locked" in str(error.orig):
         return TransientConflict(
@@ -40,7 +45,7 @@ def translate(error: DBAPIError) -> Exception:
         return Unavailable(
             "DATABASE_UNAVAILABLE", "the database cannot be reached just now: try again shortly"
         )
-    return error
+    return RefusedByDatabase(str(error.orig))
 
 
 def retrying(attempt: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
