@@ -67,6 +67,8 @@ class Counters:
             counters = CounterRepository(conn, principal.tenant)
             stored = counters.lock({request.counter_type for request in requests})
             now = datetime.now(UTC)
+            if len(requests) == 1:  # alone, its failure is the call's: no savepoint needed
+                return _apply(counters, stored, requests, now, key_id)[0]
             try:
                 with self.uow.transaction():  # a savepoint
                     return _apply(counters, stored, requests, now, key_id)[0]
