@@ -1,5 +1,6 @@
 """`make proto`: regenerates generated/ from protos/ with grpcio-tools (a dev dependency)."""
 
+import hashlib
 import shutil
 import sys
 from importlib import resources
@@ -44,6 +45,14 @@ def generate(out_dir: Path) -> None:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
+    # What it was made from: a change to any proto, even to a comment alone (which the
+    # stubs do not carry), then shows as a stale generated/.
+    (out_dir / "PROTOS.sha256").write_text(
+        "".join(
+            f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(PROTOS)}\n"
+            for p in proto_files()
+        )
+    )
     # Regular packages, so setuptools installs them and `arcus` never merges with another.
     for folder in [out_dir, *[p for p in out_dir.rglob("*") if p.is_dir()]]:
         if folder != out_dir:
