@@ -115,14 +115,13 @@ class RunningServer:
 
 def build_server(
     engine: Engine,
+    keys: KeyCache,
     max_workers: int = DEFAULT_WORKERS,
     idempotency: Idempotency | None = None,
     observability: Observability | None = None,
     max_concurrent_rpcs: int | None = None,
-    keys: KeyCache | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer]:
     uow = UnitOfWork(engine)
-    keys = keys or KeyCache(KeyStore(uow).find_by_hash)
     interceptor = ServiceInterceptor(
         method_scopes(SERVICES),
         keys.authenticate,
@@ -178,7 +177,7 @@ def run_server(engine: Engine, options: ServeOptions | None = None) -> Iterator[
         KeyStore(UnitOfWork(engine)).find_by_hash, options.key_cache_seconds, options.monotonic
     )
     server, health_servicer = build_server(
-        engine, options.max_workers, idempotency, observability, options.max_concurrent_rpcs, keys
+        engine, keys, options.max_workers, idempotency, observability, options.max_concurrent_rpcs
     )
     if options.tls is None:
         port = server.add_insecure_port(options.listen)

@@ -8,6 +8,7 @@ REQUIRE_POSTGRES=1 (CI) a missing PostgreSQL fails the run instead of skipping.
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from service.db.engine import make_engine
 from service.db.migrate import upgrade
 from service.db.models import Base
 from service.db.uow import UnitOfWork
-from service.server import RunningServer, all_scopes, run_server
+from service.server import RunningServer, ServeOptions, all_scopes, run_server
 from tests import postgres
 
 BACKENDS = ("sqlite", "postgresql")
@@ -141,6 +142,18 @@ def channel(server: RunningServer) -> Iterator[grpc.Channel]:
 @pytest.fixture
 def counters(channel: grpc.Channel) -> counters_pb2_grpc.CounterServiceStub:
     return counters_pb2_grpc.CounterServiceStub(channel)
+
+
+@contextmanager
+def counters_served(
+    database: Engine, options: ServeOptions
+) -> Iterator[counters_pb2_grpc.CounterServiceStub]:
+    """A CounterService stub to a server of its own, run with `options`."""
+    with (
+        run_server(database, options) as running,
+        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
+    ):
+        yield counters_pb2_grpc.CounterServiceStub(channel)
 
 
 @dataclass

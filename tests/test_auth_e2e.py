@@ -3,14 +3,13 @@
 import grpc
 import pytest
 from arcus.counters.v1 import counters_pb2 as pb
-from arcus.counters.v1.counters_pb2_grpc import CounterServiceStub
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from service.auth.store import KeyStore
 from service.db.uow import UnitOfWork
-from service.server import ServeOptions, run_server
-from tests.conftest import auth
+from service.server import ServeOptions
+from tests.conftest import auth, counters_served
 from tests.errors import rich_error
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
@@ -55,11 +54,7 @@ def test_a_revoked_key_is_refused_once_the_servers_memory_of_it_expires(keys, da
     store = KeyStore(UnitOfWork(database))
     now = [1000.0]
     options = ServeOptions(key_cache_seconds=5, monotonic=lambda: now[0])
-    with (
-        run_server(database, options) as running,
-        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
-    ):
-        counters = CounterServiceStub(channel)
+    with counters_served(database, options) as counters:
         counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))
         [record] = store.list_keys()
         store.revoke(record.id)
@@ -78,11 +73,7 @@ def test_a_revoked_key_is_refused_once_the_servers_memory_of_it_expires(keys, da
 def test_without_the_key_cache_revocation_is_immediate(keys, database):
     key = keys.create()
     store = KeyStore(UnitOfWork(database))
-    with (
-        run_server(database, ServeOptions(key_cache_seconds=0)) as running,
-        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
-    ):
-        counters = CounterServiceStub(channel)
+    with counters_served(database, ServeOptions(key_cache_seconds=0)) as counters:
         counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))
         [record] = store.list_keys()
         store.revoke(record.id)

@@ -10,8 +10,8 @@ from arcus.counters.v1 import counters_pb2_grpc
 from sqlalchemy import Engine, select
 
 from service.db import models
-from service.server import ServeOptions, run_server
-from tests.conftest import auth
+from service.server import ServeOptions
+from tests.conftest import auth, counters_served
 from tests.errors import rich_error
 from tests.processes import cli, served
 
@@ -23,11 +23,8 @@ def url_of(engine: Engine) -> str:
 @pytest.fixture
 def counters_without_key_cache(database):  # type: ignore[no-untyped-def]
     """A server that looks every key up on every call, so a revocation shows at once."""
-    with (
-        run_server(database, ServeOptions(key_cache_seconds=0)) as running,
-        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
-    ):
-        yield counters_pb2_grpc.CounterServiceStub(channel)
+    with counters_served(database, ServeOptions(key_cache_seconds=0)) as counters:
+        yield counters
 
 
 def test_keys_create_list_revoke(database, counters_without_key_cache, tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from arcus.counters.v1 import counters_pb2 as pb
 from arcus.counters.v1 import counters_pb2_grpc
 
+from service.auth.cache import KeyCache
 from service.auth.scopes import method_scopes
 from service.auth.store import KeyStore
 from service.counters.service import Counters
@@ -37,10 +38,14 @@ class Guarded:
             )
 
 
+def looked_up_every_call(uow):  # type: ignore[no-untyped-def]
+    return KeyCache(KeyStore(uow).find_by_hash, ttl=0).authenticate
+
+
 @pytest.fixture
 def test_server(database):
     uow = UnitOfWork(database)
-    interceptor = ServiceInterceptor(method_scopes(SERVICES), KeyStore(uow).authenticate)
+    interceptor = ServiceInterceptor(method_scopes(SERVICES), looked_up_every_call(uow))
     servicer = Guarded(CounterServicer(Counters(uow)), interceptor)
     return grpc_testing.server_from_dictionary({SERVICE: servicer}, grpc_testing.strict_real_time())
 
@@ -106,7 +111,7 @@ def test_bad_input_and_missing_counter(test_server, key):
 def test_a_method_without_a_scope_is_refused_not_opened(database, key):
     """Deny by default: a servicer registered without a declared scope answers no one."""
     uow = UnitOfWork(database)
-    interceptor = ServiceInterceptor({}, KeyStore(uow).authenticate)  # knows no scopes
+    interceptor = ServiceInterceptor({}, looked_up_every_call(uow))  # knows no scopes
     server = grpc.server(futures.ThreadPoolExecutor(2), interceptors=[interceptor])
     counters_pb2_grpc.add_CounterServiceServicer_to_server(CounterServicer(Counters(uow)), server)
     port = server.add_insecure_port("127.0.0.1:0")

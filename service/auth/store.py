@@ -7,12 +7,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from service.auth.keys import (
     ApiKeyRecord,
-    Principal,
     generate_key,
     hash_key,
     key_hint,
-    parse_bearer,
-    principal_for,
 )
 from service.db import models
 from service.db.types import UtcDateTime
@@ -81,9 +78,6 @@ class KeyStore:
             ).one()
         return _record(row), key
 
-    def find(self, key: str) -> ApiKeyRecord | None:
-        return self.find_by_hash(hash_key(key))
-
     def find_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
         with self.uow.single_read() as conn:
             row = conn.execute(_FIND, {"key_hash": key_hash}).one_or_none()
@@ -117,8 +111,3 @@ class KeyStore:
     def count(self) -> int:
         with self.uow.transaction(read_only=True) as conn:
             return conn.execute(select(func.count()).select_from(models.ApiKey)).scalar_one()
-
-    def authenticate(self, authorization: list[str]) -> Principal:
-        """The principal behind `authorization` metadata values, or UNAUTHENTICATED."""
-        key = parse_bearer(authorization)
-        return principal_for(self.find(key))
