@@ -33,16 +33,26 @@ DEV_KEY_FILE = Path("var") / "dev-api-key"
 
 def open_database(settings: Settings) -> Engine:
     """The configured database, migrated when it is the embedded one."""
+    if settings.embedded:
+        migrate(settings)
     engine = make_engine(
         settings.database_url,
         pool_size=settings.max_workers,
         prepared_statements=settings.prepared_statements,
+        timeout=settings.database_timeout_seconds,
     )
-    if settings.embedded:
-        upgrade(engine)
-    elif not is_up_to_date(engine):
+    if not settings.embedded and not is_up_to_date(engine):
         raise SystemExit("the database schema is not up to date: run `python -m service migrate`")
     return engine
+
+
+def migrate(settings: Settings) -> None:
+    """Brings the schema up to date, with no time bound: a migration may rightly run long."""
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def create_dev_key(engine: Engine) -> None:
@@ -90,6 +100,10 @@ def serve(settings: Settings) -> None:
         metrics_listen=settings.metrics_listen,
         sweep_every=settings.idempotency_sweep_seconds,
         key_cache_seconds=settings.key_cache_seconds,
+        keepalive_seconds=settings.keepalive_seconds,
+        max_connection_idle_seconds=settings.max_connection_idle_seconds,
+        max_connection_age_seconds=settings.max_connection_age_seconds,
+        max_connection_age_grace_seconds=settings.max_connection_age_grace_seconds,
     )
     with run_server(engine, options) as running:
         log.info(
@@ -242,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             serve(settings)
         elif args.command == "migrate":
-            upgrade(make_engine(settings.database_url, pool_size=1))
+            migrate(settings)
             print("database schema is up to date", file=sys.stderr)
         elif args.command == "keys" and args.keys_command == "create":
             keys_create(settings, args)

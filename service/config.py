@@ -12,6 +12,13 @@ from service.db.engine import default_database_url
 
 T = TypeVar("T")
 
+# Defaults of settings that the server's own options share (see server.ServeOptions).
+DEFAULT_DATABASE_TIMEOUT_SECONDS = 10.0
+DEFAULT_KEEPALIVE_SECONDS = 60.0
+DEFAULT_MAX_CONNECTION_IDLE_SECONDS = 300.0
+DEFAULT_MAX_CONNECTION_AGE_SECONDS = 1800.0
+DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS = 30.0
+
 
 class ConfigError(Exception):
     """A setting that cannot be used; its message names the variable and what it needs."""
@@ -108,6 +115,14 @@ class Settings:
     # How long a server remembers a looked-up key (so revocation's greatest delay).
     key_cache_seconds: float
     metrics_listen: str
+    # The longest any one use of a database connection may take (server side too).
+    database_timeout_seconds: float
+    # Connections: keepalive ping after this much silence; closed after this long
+    # without calls; recycled at this age, with this grace for calls still running.
+    keepalive_seconds: float
+    max_connection_idle_seconds: float
+    max_connection_age_seconds: float
+    max_connection_age_grace_seconds: float
     # PEM bytes of the server certificate and key, and of the CA for client certificates.
     tls_cert: bytes | None
     tls_key: bytes | None
@@ -142,6 +157,36 @@ class Settings:
             ),
             key_cache_seconds=_setting(
                 "API_KEY_CACHE_SECONDS", "5", _seconds, "a number of seconds >= 0"
+            ),
+            database_timeout_seconds=_setting(
+                "DATABASE_TIMEOUT_SECONDS",
+                str(DEFAULT_DATABASE_TIMEOUT_SECONDS),
+                _positive_float,
+                "a number of seconds > 0",
+            ),
+            keepalive_seconds=_setting(
+                "GRPC_KEEPALIVE_SECONDS",
+                str(DEFAULT_KEEPALIVE_SECONDS),
+                _positive_float,
+                "a number of seconds > 0",
+            ),
+            max_connection_idle_seconds=_setting(
+                "GRPC_MAX_CONNECTION_IDLE_SECONDS",
+                str(DEFAULT_MAX_CONNECTION_IDLE_SECONDS),
+                _positive_float,
+                "a number of seconds > 0",
+            ),
+            max_connection_age_seconds=_setting(
+                "GRPC_MAX_CONNECTION_AGE_SECONDS",
+                str(DEFAULT_MAX_CONNECTION_AGE_SECONDS),
+                _positive_float,
+                "a number of seconds > 0",
+            ),
+            max_connection_age_grace_seconds=_setting(
+                "GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS",
+                str(DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS),
+                _seconds,
+                "a number of seconds >= 0",
             ),
             metrics_listen=_setting("METRICS_LISTEN", "", _optional_address, "HOST:PORT or empty"),
             tls_cert=_file("TLS_CERT_FILE"),

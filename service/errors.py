@@ -89,12 +89,16 @@ class Violations:
     """Collects every problem with a request before raising, so callers see them all."""
 
     items: list[FieldViolation] = field(default_factory=list)
+    # The fields reported so far: `has` is asked once per field of a request, so it must
+    # not scan the list (that made validating N bad items cost N squared).
+    _fields: set[str] = field(default_factory=set, repr=False)
 
     def add(self, field_path: str, description: str, reason: str) -> None:
         self.items.append(FieldViolation(field_path, description, reason))
+        self._fields.add(field_path)
 
     def has(self, field_path: str) -> bool:
-        return any(v.field == field_path for v in self.items)
+        return field_path in self._fields
 
     def raise_if_any(self) -> None:
         if self.items:

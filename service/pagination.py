@@ -1,10 +1,18 @@
-"""Opaque keyset page tokens: the position after the last row of a page, never an OFFSET."""
+"""Opaque keyset page tokens: the position after the last row of a page, never an OFFSET.
+
+Tokens are signed (HMAC-SHA256 with a secret every replica shares, see db/secrets.py) and
+bound to the tenant and the listing they were made for: a token the server did not make,
+or changed in any byte, is INVALID_ARGUMENT before anything in it is used.
+"""
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from typing import Any
 
+from service.auth.keys import Tenant
 from service.errors import FieldViolation, InvalidArgument, Violations
 
 DEFAULT_PAGE_SIZE = 100
@@ -21,30 +29,50 @@ def page_size(requested: int) -> int:
     return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
-def encode_token(kind: str, position: Any) -> str:
-    raw = json.dumps({"k": kind, "p": position}, separators=(",", ":")).encode()
+_SIGNATURE_BYTES = 16
+
+
+def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(kind: str, token: str, position_type: type) -> Any:
-    """The position a token encodes (None for no token); INVALID_ARGUMENT for a token
-    that `encode_token(kind, position)` did not make."""
-    if not token:
-        return None
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise invalid_page_token()
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        body = json.loads(raw)
-        if (
-            isinstance(body, dict)
-            and body.get("k") == kind
-            and isinstance(body.get("p"), position_type)
-        ):
-            return body["p"]
-    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
-        pass
-    raise invalid_page_token()
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class PageTokens:
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _sign(self, kind: str, tenant: Tenant, body: bytes) -> bytes:
+        signed = f"{kind}\0{tenant.entity_id}\0{tenant.mode}\0".encode() + body
+        return hmac.new(self._secret, signed, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+    def encode(self, kind: str, tenant: Tenant, position: Any) -> str:
+        body = json.dumps(position, separators=(",", ":")).encode()
+        return f"{_b64(body)}.{_b64(self._sign(kind, tenant, body))}"
+
+    def decode(self, kind: str, tenant: Tenant, token: str, position_type: type) -> Any:
+        """The position a token encodes (None for no token); INVALID_ARGUMENT for a token
+        that `encode(kind, tenant, …)` did not make."""
+        if not token:
+            return None
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise invalid_page_token()
+        body_text, _, signature_text = token.partition(".")
+        try:
+            body, signature = _unb64(body_text), _unb64(signature_text)
+        except (binascii.Error, ValueError):
+            raise invalid_page_token() from None
+        if not hmac.compare_digest(signature, self._sign(kind, tenant, body)):
+            raise invalid_page_token()
+        try:
+            position = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise invalid_page_token() from None
+        if not isinstance(position, position_type):
+            raise invalid_page_token()
+        return position
 
 
 def invalid_page_token() -> InvalidArgument:

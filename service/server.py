@@ -1,12 +1,19 @@
-"""The gRPC server: services, health, reflection and the interceptor, wired once."""
+"""The gRPC server: services, health, reflection and the interceptor, wired once.
 
+It is a grpc.aio server on an event loop of its own thread: the loop receives every
+request whole (a caller that never sends its message holds no thread), and the
+handlers run in a thread pool of GRPC_MAX_WORKERS threads.
+"""
+
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent import futures
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import grpc
 from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
@@ -15,22 +22,32 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import FileDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from service.advances.service import Advances
 from service.advances.servicer import AdvanceServicer
 from service.auth.cache import DEFAULT_TTL_SECONDS, KeyCache
 from service.auth.scopes import method_scopes
 from service.auth.store import KeyStore
+from service.config import (
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS,
+    DEFAULT_MAX_CONNECTION_AGE_SECONDS,
+    DEFAULT_MAX_CONNECTION_IDLE_SECONDS,
+)
 from service.counters.service import Counters
 from service.counters.servicer import CounterServicer
+from service.db import watchdog
+from service.db.secrets import PAGE_TOKENS, load_secret
 from service.db.uow import UnitOfWork
 from service.idempotency.store import Clock, Idempotency, system_clock
 from service.observability import Observability
+from service.pagination import PageTokens
 from service.rpc.interceptor import ServiceInterceptor
 from service.rpc.methods import mutating_methods
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # Handler threads. Python runs one at a time; more threads waiting on the database only
 # add GIL handoffs: with 8, AdvanceCounter ran 1.2 x and IssueNumbers 1.5 x as fast
 # as with 32 (see BENCHMARKS.md).
@@ -45,6 +62,21 @@ SERVICES = (
 
 # The largest request accepted: a batch of 50 or an advance of 500 lines is far smaller.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+# Connections (see README, "Limits"): each is checked with a ping after this much silence
+# and closed if the ping goes unanswered for KEEPALIVE_TIMEOUT; closed after this long
+# without calls; and recycled after this age (a call still running then has the grace to
+# finish). A connection that has not finished its HTTP/2 handshake in time is dropped.
+KEEPALIVE_TIMEOUT_SECONDS = 20.0
+DEFAULT_HANDSHAKE_SECONDS = 10.0
+# A client may ping no more often than this without calls in flight; twice more and
+# its connection is closed (gRPC's "too_many_pings").
+MIN_CLIENT_PING_INTERVAL_SECONDS = 10.0
+
+# Health follows the database: probed this often, NOT_SERVING when a probe fails or is
+# not answered within DEFAULT_PROBE_TIMEOUT_SECONDS.
+DEFAULT_PROBE_SECONDS = 1.0
+DEFAULT_PROBE_TIMEOUT_SECONDS = 2.0
 
 
 def all_scopes() -> frozenset[str]:
@@ -97,30 +129,104 @@ class ServeOptions:
     # here for at most this long. 0 looks every key up on every call.
     key_cache_seconds: float = DEFAULT_TTL_SECONDS
     monotonic: Callable[[], float] = time.monotonic
+    keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
+    max_connection_idle_seconds: float = DEFAULT_MAX_CONNECTION_IDLE_SECONDS
+    max_connection_age_seconds: float = DEFAULT_MAX_CONNECTION_AGE_SECONDS
+    max_connection_age_grace_seconds: float = DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS
+    handshake_seconds: float = DEFAULT_HANDSHAKE_SECONDS
+    probe_every: float = DEFAULT_PROBE_SECONDS
+    probe_timeout: float = DEFAULT_PROBE_TIMEOUT_SECONDS
+
+    def channel_options(self) -> list[tuple[str, int]]:
+        ms = lambda seconds: int(seconds * 1000)  # noqa: E731
+        return [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_time_ms", ms(self.keepalive_seconds)),
+            ("grpc.keepalive_timeout_ms", ms(KEEPALIVE_TIMEOUT_SECONDS)),
+            ("grpc.max_connection_idle_ms", ms(self.max_connection_idle_seconds)),
+            ("grpc.max_connection_age_ms", ms(self.max_connection_age_seconds)),
+            ("grpc.max_connection_age_grace_ms", ms(self.max_connection_age_grace_seconds)),
+            ("grpc.server_handshake_timeout_ms", ms(self.handshake_seconds)),
+            ("grpc.http2.min_ping_interval_without_data_ms", ms(MIN_CLIENT_PING_INTERVAL_SECONDS)),
+            ("grpc.http2.max_ping_strikes", 2),
+        ]
+
+
+class Health(health.aio.HealthServicer):
+    """grpc's health servicer, with List (which reflection advertises) answered too."""
+
+    async def List(
+        self, request: health_pb2.HealthListRequest, context: grpc.aio.ServicerContext
+    ) -> health_pb2.HealthListResponse:
+        return health_pb2.HealthListResponse(
+            statuses={
+                name: health_pb2.HealthCheckResponse(status=status)
+                for name, status in self._server_status.items()
+            }
+        )
+
+    async def set_all(self, status: health_pb2.HealthCheckResponse.ServingStatus) -> None:
+        for name in list(self._server_status):
+            await self.set(name, status)
+
+
+class _Loop:
+    """An asyncio event loop running in a thread of its own."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="grpc-aio", daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
 
 
 @dataclass
 class RunningServer:
-    server: grpc.Server
     port: int
-    health: health.HealthServicer
+    health: Health
     observability: Observability
     metrics_port: int | None
+    server: grpc.aio.Server
+    loop: "_Loop"
+    stopped: bool = field(default=False)
 
     def stop(self, grace: float | None) -> None:
         """Fails health checks first, so balancers drain us, then lets calls finish."""
-        self.health.enter_graceful_shutdown()
-        self.server.stop(grace).wait()
+        if self.stopped:
+            return
+        self.stopped = True
+        self.loop.run(self._stop(grace))
+
+    async def _stop(self, grace: float | None) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+    def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        self.loop.run(self.health.set_all(status))
 
 
 def build_server(
     engine: Engine,
     keys: KeyCache,
-    max_workers: int = DEFAULT_WORKERS,
+    executor: futures.Executor,
+    options: ServeOptions,
+    tokens: PageTokens,
     idempotency: Idempotency | None = None,
     observability: Observability | None = None,
-    max_concurrent_rpcs: int | None = None,
-) -> tuple[grpc.Server, health.HealthServicer]:
+) -> tuple[grpc.aio.Server, Health]:
+    """The server and its health servicer, made on the running event loop."""
     uow = UnitOfWork(engine)
     interceptor = ServiceInterceptor(
         method_scopes(SERVICES),
@@ -128,24 +234,24 @@ def build_server(
         idempotency or Idempotency(uow),
         mutating_methods(SERVICES),
         observability,
+        executor,
     )
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+    server = grpc.aio.server(
+        migration_thread_pool=executor,
         interceptors=[interceptor],
         # Excess load is shed, not queued without bound: past this many calls in flight
         # (running or waiting for a worker) a call is refused with RESOURCE_EXHAUSTED.
-        maximum_concurrent_rpcs=max_concurrent_rpcs,
-        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)],
+        maximum_concurrent_rpcs=options.max_concurrent_rpcs,
+        options=options.channel_options(),
     )
-    counters = CounterServicer(Counters(uow), observability)
+    counters = CounterServicer(Counters(uow, tokens), observability)
     counters_pb2_grpc.add_CounterServiceServicer_to_server(counters, server)
-    advances_pb2_grpc.add_AdvanceServiceServicer_to_server(AdvanceServicer(Advances(uow)), server)
+    advances_pb2_grpc.add_AdvanceServiceServicer_to_server(
+        AdvanceServicer(Advances(uow, tokens)), server
+    )
 
-    health_servicer = health.HealthServicer()
+    health_servicer = Health()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for service in SERVICES:
-        health_servicer.set(service.full_name, health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
 
     reflection.enable_server_reflection(
         [s.full_name for s in SERVICES] + [health.SERVICE_NAME, reflection.SERVICE_NAME],
@@ -155,15 +261,52 @@ def build_server(
     return server, health_servicer
 
 
-def _sweep(idempotency: Idempotency, every: float, stop: threading.Event) -> None:
-    """Purges idempotency records past their 24 hours, every `every` seconds."""
-    while not stop.wait(every):
-        try:
-            purged = idempotency.purge()
-            if purged:
-                log.info("purged %d expired idempotency records", purged)
-        except Exception:
-            log.exception("idempotency sweep failed; trying again later")
+def _every(seconds: float, stop: threading.Event, task: Callable[[], None]) -> threading.Thread:
+    def run() -> None:
+        while not stop.wait(seconds):
+            task()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _sweep(idempotency: Idempotency) -> None:
+    """Purges idempotency records past their 24 hours."""
+    try:
+        purged = idempotency.purge()
+        if purged:
+            log.info("purged %d expired idempotency records", purged)
+    except Exception:
+        log.exception("idempotency sweep failed; trying again later")
+
+
+def database_answers(uow: UnitOfWork, timeout: float) -> bool:
+    """Whether the database answers a trivial query within `timeout` seconds."""
+    try:
+        with watchdog.bounded(time.monotonic() + timeout), uow.single_read() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+class _HealthProbe:
+    """Health follows the database: NOT_SERVING while it does not answer."""
+
+    def __init__(self, uow: UnitOfWork, running: RunningServer, timeout: float) -> None:
+        self.uow, self.running, self.timeout = uow, running, timeout
+        self.serving = True
+
+    def __call__(self) -> None:
+        serving = database_answers(self.uow, self.timeout)
+        if serving != self.serving:
+            self.serving = serving
+            if serving:
+                log.warning("the database answers again: serving")
+            else:
+                log.error("the database does not answer: health is NOT_SERVING")
+            self.running.set_serving(serving)
 
 
 @contextmanager
@@ -171,42 +314,60 @@ def run_server(engine: Engine, options: ServeOptions | None = None) -> Iterator[
     """Serves until the block ends, then stops gracefully. A listen port of 0 picks a
     free port (see RunningServer.port)."""
     options = options or ServeOptions()
-    idempotency = Idempotency(UnitOfWork(engine), options.clock)
+    uow = UnitOfWork(engine)
+    idempotency = Idempotency(uow, options.clock)
     observability = Observability(engine)
-    keys = KeyCache(
-        KeyStore(UnitOfWork(engine)).find_by_hash, options.key_cache_seconds, options.monotonic
-    )
-    server, health_servicer = build_server(
-        engine, keys, options.max_workers, idempotency, observability, options.max_concurrent_rpcs
-    )
-    if options.tls is None:
-        port = server.add_insecure_port(options.listen)
-    else:
-        credentials = grpc.ssl_server_credentials(
-            [(options.tls.key, options.tls.cert)],
-            root_certificates=options.tls.client_ca,
-            require_client_auth=options.tls.client_ca is not None,
+    keys = KeyCache(KeyStore(uow).find_by_hash, options.key_cache_seconds, options.monotonic)
+    tokens = PageTokens(load_secret(uow, PAGE_TOKENS))
+    executor = futures.ThreadPoolExecutor(options.max_workers, thread_name_prefix="rpc")
+    loop = _Loop()
+
+    async def start() -> tuple[grpc.aio.Server, Health, int]:
+        server, health_servicer = build_server(
+            engine, keys, executor, options, tokens, idempotency, observability
         )
-        port = server.add_secure_port(options.listen, credentials)
-    if port == 0:
-        raise OSError(f"cannot listen on {options.listen}")
+        if options.tls is None:
+            port = server.add_insecure_port(options.listen)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(options.tls.key, options.tls.cert)],
+                root_certificates=options.tls.client_ca,
+                require_client_auth=options.tls.client_ca is not None,
+            )
+            port = server.add_secure_port(options.listen, credentials)
+        if port == 0:
+            raise OSError("the address is in use or not valid")
+        for name in ("", *(service.full_name for service in SERVICES)):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await server.start()
+        return server, health_servicer, port
+
+    try:
+        server, health_servicer, port = loop.run(start())
+    except Exception as error:
+        loop.close()
+        executor.shutdown()
+        raise OSError(f"cannot listen on {options.listen}: {error}") from error
     metrics_port = (
         observability.serve_metrics(options.metrics_listen) if options.metrics_listen else None
     )
-    server.start()
-    stop_sweeping = threading.Event()
-    sweeper = threading.Thread(
-        target=_sweep,
-        args=(idempotency, options.sweep_every, stop_sweeping),
-        name="idempotency-sweep",
-        daemon=True,
-    )
-    sweeper.start()
-    running = RunningServer(server, port, health_servicer, observability, metrics_port)
+    running = RunningServer(port, health_servicer, observability, metrics_port, server, loop)
+    stop_background = threading.Event()
+    background = [
+        _every(options.sweep_every, stop_background, lambda: _sweep(idempotency)),
+        _every(
+            options.probe_every,
+            stop_background,
+            _HealthProbe(uow, running, options.probe_timeout),
+        ),
+    ]
     try:
         yield running
     finally:
-        stop_sweeping.set()
+        stop_background.set()
+        for thread in background:
+            thread.join()
         running.stop(grace=options.grace_seconds)
-        sweeper.join()
+        executor.shutdown(wait=True, cancel_futures=True)
+        loop.close()
         observability.close()

@@ -26,6 +26,8 @@ from service.server import RunningServer, ServeOptions, all_scopes, run_server
 from tests import postgres
 
 BACKENDS = ("sqlite", "postgresql")
+# Every database use in tests is bounded, as the server's are; generous for a loaded machine.
+DATABASE_TIMEOUT = 30.0
 _state: dict[str, object] = {}
 
 
@@ -107,7 +109,7 @@ def _engine(engines: dict[str, Engine], backend: str, tmp: Path) -> Engine:
             url = str(_state["pg_url"])
         else:
             pytest.skip(str(_state.get("pg_note")))
-        engine = make_engine(url, pool_size=40)
+        engine = make_engine(url, pool_size=40, timeout=DATABASE_TIMEOUT)
         upgrade(engine)
         engines[backend] = engine
     return engines[backend]

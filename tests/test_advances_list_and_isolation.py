@@ -12,6 +12,11 @@ from arcus.counters.v1 import counters_pb2_grpc
 from arcus.receivables.v1 import advances_pb2 as pb
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from service.advances.service import PAGE_KIND
+from service.auth.keys import Tenant
+from service.db.secrets import PAGE_TOKENS, load_secret
+from service.db.uow import UnitOfWork
+from service.pagination import PageTokens
 from tests.advances import Client, payload
 from tests.conftest import auth
 
@@ -38,7 +43,7 @@ def list_all(client, **request):  # type: ignore[no-untyped-def]
 def test_list_pages_through_everything_in_key_order(client):
     made = [client.create(payload(customer={"id": f"C-{i % 3}"})).key for i in range(25)]
     keys, pages, total = list_all(client, page_size=10)
-    assert (keys, pages, total) == (made, 3, 25)
+    assert (keys, pages, total) == (sorted(made, key=int), 3, 25)
     first = client.ListAdvances(pb.ListAdvancesRequest())
     assert len(first.advances) == 25 and first.next_page_token == "" and first.total_size == 25
 
@@ -47,11 +52,12 @@ def test_later_pages_repeat_the_first_pages_total_instead_of_counting_again(clie
     for _ in range(3):
         client.create(payload())
     first = client.ListAdvances(pb.ListAdvancesRequest(page_size=2))
-    client.create(payload())  # created mid-listing: still listed, not recounted
+    client.create(payload())  # created mid-listing: not recounted (listed if its key is later)
     second = client.ListAdvances(
         pb.ListAdvancesRequest(page_size=2, page_token=first.next_page_token)
     )
-    assert (first.total_size, second.total_size, len(second.advances)) == (3, 3, 2)
+    assert (first.total_size, second.total_size) == (3, 3)
+    assert 1 <= len(second.advances) <= 2
     assert client.ListAdvances(pb.ListAdvancesRequest()).total_size == 4
 
 
@@ -59,8 +65,9 @@ def test_list_filters_by_customer_and_state(client):
     a = client.create(payload(customer={"id": "C-1"}))
     b = client.create(payload(customer={"id": "C-2"}, state="ADVANCE_STATE_DRAFT"))
     c = client.create(payload(customer={"id": "C-1"}, state="ADVANCE_STATE_DRAFT"))
-    assert list_all(client, customer_id="C-1") == ([a.key, c.key], 1, 2)
-    assert list_all(client, state=S.ADVANCE_STATE_DRAFT) == ([b.key, c.key], 1, 2)
+    in_key_order = lambda *keys: sorted(keys, key=int)  # noqa: E731
+    assert list_all(client, customer_id="C-1") == (in_key_order(a.key, c.key), 1, 2)
+    assert list_all(client, state=S.ADVANCE_STATE_DRAFT) == (in_key_order(b.key, c.key), 1, 2)
     assert list_all(client, customer_id="C-1", state=S.ADVANCE_STATE_DRAFT, page_size=1) == (
         [c.key],
         1,
@@ -88,7 +95,24 @@ def test_a_token_is_bound_to_its_filters(client):
     assert error.violations == {"page_token": "PAGE_TOKEN_INVALID"}
 
 
+class _Forged:
+    """A token for `position`, signed with the real secret: what the service checks after
+    the signature (a leaked secret must not open the door to bad positions either)."""
+
+    def __init__(self, position: object) -> None:
+        self.position = position
+
+    def token(self, database) -> str:  # type: ignore[no-untyped-def]
+        tokens = PageTokens(load_secret(UnitOfWork(database), PAGE_TOKENS))
+        return tokens.encode(PAGE_KIND, Tenant("acme", "live"), self.position)
+
+
 def _forged(position):  # type: ignore[no-untyped-def]
+    return _Forged(position)
+
+
+def _unsigned(position):  # type: ignore[no-untyped-def]
+    """A token as the service made them before they were signed."""
     raw = json.dumps({"k": "advances", "p": position}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -98,6 +122,7 @@ def _forged(position):  # type: ignore[no-untyped-def]
     [
         ({"page_size": -1}, "page_size", "PAGE_SIZE_NEGATIVE"),
         ({"page_token": "nonsense"}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _unsigned([1, "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
         ({"page_token": _forged(["1", "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
         ({"page_token": _forged([-5, "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
         ({"page_token": _forged([2**70, "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
@@ -109,7 +134,11 @@ def _forged(position):  # type: ignore[no-untyped-def]
         ({"customer_id": "x" * 101}, "customer_id", "TEXT_TOO_LONG"),
     ],
 )
-def test_list_rejects_bad_requests(client, request_fields, field, reason):
+def test_list_rejects_bad_requests(client, database, request_fields, field, reason):
+    request_fields = {
+        name: value.token(database) if isinstance(value, _Forged) else value
+        for name, value in request_fields.items()
+    }
     error = client.fails("ListAdvances", pb.ListAdvancesRequest(**request_fields))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert error.violations == {field: reason}

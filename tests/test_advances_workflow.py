@@ -87,11 +87,15 @@ def test_apply_partially_then_fully(client):
     assert error.info.reason == "ADVANCE_FULLY_APPLIED"
 
 
-def test_applying_twice_to_one_invoice_adds_up(client):
+def test_applying_twice_to_one_invoice_records_two_applications(client):
     advance = client.create()
     client.apply(advance.key, "100", "INV-9")
     again = client.apply(advance.key, "50.25", "INV-9")
-    assert [(a.invoice_number, a.amount) for a in again.applications] == [("INV-9", "150.25")]
+    assert [(a.invoice_number, a.amount) for a in again.applications] == [
+        ("INV-9", "100.00"),
+        ("INV-9", "50.25"),
+    ]
+    assert len({a.key for a in again.applications}) == 2
     assert again.payment_information.total_paid == "150.25"
 
 

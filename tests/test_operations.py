@@ -54,7 +54,10 @@ def test_one_json_log_line_per_rpc_and_never_the_key(tmp_path):
         ("GetCounter", "UNAUTHENTICATED"),
     ]
     first = rpcs[0]
-    assert first["entity"] == "dev" and first["key_id"] == 1 and first["level"] == "info"
+    with contextlib.closing(sqlite3.connect(tmp_path / "var" / "arcus.sqlite3")) as db:
+        [(dev_key_id,)] = db.execute("SELECT id FROM api_keys").fetchall()
+    assert first["entity"] == "dev" and first["key_id"] == dev_key_id
+    assert first["level"] == "info"
     assert first["duration_ms"] >= 0 and first["peer"].startswith("ipv4:127.0.0.1:")
     assert rpcs[1]["idempotency_key"] == "retry-1"
     assert "entity" not in rpcs[3] or rpcs[3].get("entity") in (None, "")

@@ -4,7 +4,7 @@ grpc_testing runs no server interceptors, so the servicer's methods are wrapped 
 the interceptor's own guard, exactly as the real server wraps them.
 """
 
-from concurrent import futures
+import asyncio
 
 import grpc
 import grpc_testing
@@ -17,7 +17,9 @@ from service.auth.scopes import method_scopes
 from service.auth.store import KeyStore
 from service.counters.service import Counters
 from service.counters.servicer import CounterServicer
+from service.db.secrets import PAGE_TOKENS, load_secret
 from service.db.uow import UnitOfWork
+from service.pagination import PageTokens
 from service.rpc.interceptor import ServiceInterceptor
 from service.server import SERVICES
 from tests.conftest import auth
@@ -46,7 +48,8 @@ def looked_up_every_call(uow):  # type: ignore[no-untyped-def]
 def test_server(database):
     uow = UnitOfWork(database)
     interceptor = ServiceInterceptor(method_scopes(SERVICES), looked_up_every_call(uow))
-    servicer = Guarded(CounterServicer(Counters(uow)), interceptor)
+    tokens = PageTokens(load_secret(uow, PAGE_TOKENS))
+    servicer = Guarded(CounterServicer(Counters(uow, tokens)), interceptor)
     return grpc_testing.server_from_dictionary({SERVICE: servicer}, grpc_testing.strict_real_time())
 
 
@@ -112,18 +115,26 @@ def test_a_method_without_a_scope_is_refused_not_opened(database, key):
     """Deny by default: a servicer registered without a declared scope answers no one."""
     uow = UnitOfWork(database)
     interceptor = ServiceInterceptor({}, looked_up_every_call(uow))  # knows no scopes
-    server = grpc.server(futures.ThreadPoolExecutor(2), interceptors=[interceptor])
-    counters_pb2_grpc.add_CounterServiceServicer_to_server(CounterServicer(Counters(uow)), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        with (
-            grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
-            pytest.raises(grpc.RpcError) as caught,
-        ):
-            counters_pb2_grpc.CounterServiceStub(channel).GetCounter(
-                pb.GetCounterRequest(counter_type=2), metadata=auth(key)
-            )
-        assert rich_error(caught.value).info.reason == "METHOD_NOT_GUARDED"
-    finally:
-        server.stop(None)
+
+    async def serve_and_call() -> grpc.aio.AioRpcError:
+        server = grpc.aio.server(interceptors=[interceptor])
+        counters_pb2_grpc.add_CounterServiceServicer_to_server(
+            CounterServicer(Counters(uow, PageTokens(b"unused"))), server
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await counters_pb2_grpc.CounterServiceStub(channel).GetCounter(
+                        pb.GetCounterRequest(counter_type=2), metadata=auth(key)
+                    )
+            return caught.value
+        finally:
+            await server.stop(None)
+
+    error = rich_error(asyncio.run(serve_and_call()))
+    assert (error.code, error.info.reason) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "METHOD_NOT_GUARDED",
+    )

@@ -1,10 +1,12 @@
 """Domain rules, keys and page tokens: pure functions, no I/O."""
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
 
 from service.auth import keys
+from service.auth.keys import Tenant
 from service.counters import domain
 from service.errors import (
     InvalidArgument,
@@ -16,8 +18,7 @@ from service.errors import (
 from service.pagination import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
-    decode_token,
-    encode_token,
+    PageTokens,
     page_size,
 )
 
@@ -171,12 +172,25 @@ def test_validate_new_key():
 
 
 def test_page_tokens_round_trip_and_reject_forgeries():
-    token = encode_token("counters", "invoice")
-    assert decode_token("counters", token, str) == "invoice"
-    assert decode_token("counters", "", str) is None
-    for bad in ["x", "!!!", encode_token("advances", "invoice"), encode_token("counters", 5)]:
+    tokens, acme = PageTokens(b"secret"), Tenant("acme", "live")
+    token = tokens.encode("counters", acme, "invoice")
+    assert tokens.decode("counters", acme, token, str) == "invoice"
+    assert tokens.decode("counters", acme, "", str) is None
+    body, _, signature = token.partition(".")
+    tampered = base64.urlsafe_b64encode(b'"order"').decode().rstrip("=") + "." + signature
+    for bad in [
+        "x",
+        "!!!",
+        body,  # unsigned
+        tampered,  # another position under the same signature
+        tokens.encode("advances", acme, "invoice"),  # another listing
+        tokens.encode("counters", Tenant("acme", "test"), "invoice"),  # another tenant
+        tokens.encode("counters", Tenant("globex", "live"), "invoice"),
+        PageTokens(b"another secret").encode("counters", acme, "invoice"),
+        tokens.encode("counters", acme, 5),  # a position of the wrong type
+    ]:
         with pytest.raises(InvalidArgument):
-            decode_token("counters", bad, str)
+            tokens.decode("counters", acme, bad, str)
 
 
 def test_page_size():

@@ -29,6 +29,9 @@ DIMENSIONS = (
     "class",
 )
 MAX_ITEMS = 500
+# Applications an advance may hold, in effect and unapplied together: each is a record
+# in the advance's response, which must stay bounded.
+MAX_APPLICATIONS = 500
 MAX_KEY = 2**63 - 1  # keys are int64 row ids
 ONE = Decimal(1)
 
@@ -86,10 +89,17 @@ class Line:
 
 @dataclass(frozen=True)
 class Application:
+    """One application to an invoice: its own record with its own posting date."""
+
     invoice_number: str
     amount: int  # transaction currency
     base_amount: int
     applied_date: date
+    key: int = 0  # 0 until recorded
+    apply_time: datetime | None = None
+    applied_by: int | None = None
+    unapply_time: datetime | None = None
+    unapplied_by: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,8 @@ class Advance:
     update_time: datetime
     created_by: int | None
     modified_by: int | None
+    # Applications since unapplied: history, in effect no more.
+    unapplied: tuple[Application, ...] = ()
 
     @property
     def total_due(self) -> int:
@@ -304,6 +316,12 @@ def plan_apply(
         raise _refuse("ADVANCE_REVERSED", "a reversed advance cannot be applied", advance)
     if advance.state == FULLY_APPLIED:
         raise _refuse("ADVANCE_FULLY_APPLIED", "nothing is left to apply", advance)
+    if len(advance.applications) + len(advance.unapplied) >= MAX_APPLICATIONS:
+        raise _refuse(
+            "TOO_MANY_APPLICATIONS",
+            f"an advance holds at most {MAX_APPLICATIONS} applications, unapplied ones included",
+            advance,
+        )
     check_not_before_receipt(advance, applied_date, "applied_date")
     check_period_open(applied_date, settings, "the application date")
     if amount > advance.txn_total_due:
@@ -324,17 +342,52 @@ def plan_apply(
     return Application(invoice_number, amount, base, applied_date)
 
 
-def plan_unapply(advance: Advance, invoice_number: str, settings: EntitySettings) -> Application:
-    """The application to remove; its posting must lie in an open period."""
-    for application in advance.applications:
-        if application.invoice_number == invoice_number:
-            check_period_open(application.applied_date, settings, "the application date")
-            return application
-    raise FailedPrecondition(
-        "NOT_APPLIED_TO_INVOICE",
-        f"the advance is not applied to invoice {invoice_number!r}",
-        metadata={"key": str(advance.key), "invoice_number": invoice_number},
-    )
+def plan_unapply(
+    advance: Advance, invoice_number: str, application_key: int, settings: EntitySettings
+) -> tuple[Application, ...]:
+    """The applications to unapply: the one `application_key` names (0 for none), else
+    every one to `invoice_number`. Each posting must lie in an open period: an
+    application in a closed one cannot be taken back, though another to the same invoice
+    in an open period can (name it by its key)."""
+    if application_key:
+        chosen = tuple(a for a in advance.applications if a.key == application_key)
+        if not chosen:
+            unapplied = any(a.key == application_key for a in advance.unapplied)
+            raise FailedPrecondition(
+                "APPLICATION_ALREADY_UNAPPLIED" if unapplied else "APPLICATION_NOT_FOUND",
+                f"application {application_key} of the advance "
+                + ("is already unapplied" if unapplied else "does not exist"),
+                metadata={"key": str(advance.key), "application_key": str(application_key)},
+            )
+        if invoice_number and chosen[0].invoice_number != invoice_number:
+            raise FailedPrecondition(
+                "NOT_APPLIED_TO_INVOICE",
+                f"application {application_key} is to invoice "
+                f"{chosen[0].invoice_number!r}, not {invoice_number!r}",
+                metadata={"key": str(advance.key), "invoice_number": invoice_number},
+            )
+    else:
+        chosen = tuple(a for a in advance.applications if a.invoice_number == invoice_number)
+        if not chosen:
+            raise FailedPrecondition(
+                "NOT_APPLIED_TO_INVOICE",
+                f"the advance is not applied to invoice {invoice_number!r}",
+                metadata={"key": str(advance.key), "invoice_number": invoice_number},
+            )
+    for application in chosen:
+        if not settings.period_open(application.applied_date):
+            raise FailedPrecondition(
+                "PERIOD_CLOSED",
+                f"the general ledger is closed through {settings.gl_closed_through}: "
+                f"application {application.key} to {application.invoice_number!r}, dated "
+                f"{application.applied_date}, falls in a closed period",
+                metadata={
+                    "gl_closed_through": str(settings.gl_closed_through),
+                    "date": str(application.applied_date),
+                    "application_key": str(application.key),
+                },
+            )
+    return chosen
 
 
 def state_for(txn_total_paid: int, txn_total_entered: int) -> str:

@@ -9,7 +9,7 @@ from arcus.receivables.v1 import advances_pb2 as pb
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from service.advances import domain
-from service.advances.domain import Advance, AdvanceFields, LineFields, Ref
+from service.advances.domain import Advance, AdvanceFields, Application, LineFields, Ref
 from service.errors import Violations
 from service.rpc.convert import enum_name, enum_value, timestamp
 from service.values import (
@@ -25,6 +25,12 @@ from service.values import (
 )
 
 HREF = "/objects/accounts-receivable/advance/{key}"
+# Limits checked before the work they bound (parsing items, resolving paths). An advance
+# of at most this size keeps every response that carries one whole far under gRPC's
+# default 4 MiB client limit (see ListAdvances).
+MAX_ADVANCE_BYTES = 1024 * 1024
+MAX_MASK_PATHS = 100
+MAX_MASK_PATH_LENGTH = 100
 
 Parse = Callable[[Any, Violations, str], Any]
 
@@ -188,6 +194,11 @@ def resolve_mask(message: pb.Advance, mask: FieldMask | None, violations: Violat
     chosen: list[str] = []
     for index, path in enumerate(mask.paths):
         field = f"update_mask.paths[{index}]"
+        if len(path) > MAX_MASK_PATH_LENGTH:
+            violations.add(
+                field, f"{shown(path)} is not a field of Advance", "FIELD_MASK_PATH_UNKNOWN"
+            )
+            continue
         below = [w for w in WRITABLE if w.startswith(path + ".")]
         if path == "*":
             chosen += WRITABLE
@@ -216,7 +227,12 @@ def parse_key(raw: str, violations: Violations, path: str = "key") -> int:
     """A system-assigned key: a positive whole number, as a string."""
     if not raw:
         violations.add(path, "is required", "FIELD_REQUIRED")
-    elif not (raw.isascii() and raw.isdigit()) or raw.startswith("0") or int(raw) > domain.MAX_KEY:
+    elif (
+        len(raw) > len(str(domain.MAX_KEY))
+        or not (raw.isascii() and raw.isdigit())
+        or raw.startswith("0")
+        or int(raw) > domain.MAX_KEY
+    ):
         violations.add(
             path, f"must be an advance key, a positive number; got {shown(raw)}", "KEY_INVALID"
         )
@@ -225,8 +241,39 @@ def parse_key(raw: str, violations: Violations, path: str = "key") -> int:
     return 0
 
 
+def check_size(message: pb.Advance) -> None:
+    """INVALID_ARGUMENT at once for an advance too large to parse: nothing of it is read."""
+    violations = Violations()
+    if len(message.items) > domain.MAX_ITEMS:
+        violations.add(
+            "advance.items",
+            f"must hold at most {domain.MAX_ITEMS} items; got {len(message.items)}",
+            "TOO_MANY_ITEMS",
+        )
+    size = message.ByteSize()
+    if size > MAX_ADVANCE_BYTES:
+        violations.add(
+            "advance",
+            f"must be at most {MAX_ADVANCE_BYTES} bytes serialized; got {size}",
+            "ADVANCE_TOO_LARGE",
+        )
+    violations.raise_if_any()
+
+
+def check_mask_size(mask: FieldMask) -> None:
+    if len(mask.paths) > MAX_MASK_PATHS:
+        violations = Violations()
+        violations.add(
+            "update_mask.paths",
+            f"must name at most {MAX_MASK_PATHS} paths; got {len(mask.paths)}",
+            "FIELD_MASK_TOO_LONG",
+        )
+        violations.raise_if_any()
+
+
 def parse_create(message: pb.Advance) -> tuple[AdvanceFields, str, str]:
     """Fields, supplied advance number ("" for none) and initial state of a new advance."""
+    check_size(message)
     violations = Violations()
     fields = parse_fields(message, list(WRITABLE), violations)
     number = check_identifier(message.advance_number, violations, "advance.advance_number", 64)
@@ -251,9 +298,12 @@ class Update:
 
 def parse_update(request: pb.UpdateAdvanceRequest) -> Update:
     message = request.advance
+    check_size(message)
+    mask = request.update_mask if request.HasField("update_mask") else None
+    if mask is not None:
+        check_mask_size(mask)
     violations = Violations()
     key = parse_key(message.key, violations, "advance.key")
-    mask = request.update_mask if request.HasField("update_mask") else None
     paths = resolve_mask(message, mask, violations)
     patch = parse_fields(message, paths, violations)
     if not paths and not violations.items:
@@ -378,15 +428,22 @@ def full(advance: Advance) -> pb.Advance:
             ),
             etag=advance.etag,
             reversed_date=str(advance.reversed_date or ""),
-            applications=[
-                pb.Application(
-                    invoice_number=a.invoice_number,
-                    amount=format_cents(a.amount),
-                    base_amount=format_cents(a.base_amount),
-                    applied_date=str(a.applied_date),
-                )
-                for a in advance.applications
-            ],
+            applications=[_application(a) for a in advance.applications],
+            unapplied_applications=[_application(a) for a in advance.unapplied],
         )
     )
     return message
+
+
+def _application(a: Application) -> pb.Application:
+    return pb.Application(
+        invoice_number=a.invoice_number,
+        amount=format_cents(a.amount),
+        base_amount=format_cents(a.base_amount),
+        applied_date=str(a.applied_date),
+        key=str(a.key),
+        apply_time=timestamp(a.apply_time) if a.apply_time else None,
+        applied_by=str(a.applied_by or ""),
+        unapply_time=timestamp(a.unapply_time) if a.unapply_time else None,
+        unapplied_by=str(a.unapplied_by or ""),
+    )

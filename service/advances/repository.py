@@ -22,6 +22,7 @@ from service.advances.domain import (
     Ref,
 )
 from service.auth.keys import Tenant
+from service.db.ids import new_id
 from service.db.models import Advance as AdvanceRow
 from service.db.models import AdvanceApplication as ApplicationRow
 from service.db.models import AdvanceLine as LineRow
@@ -105,6 +106,24 @@ def _line(row: Row) -> Line:
     return Line(row.id, row.line_number, fields, row.base_amount)
 
 
+def _application(row: Row) -> Application:
+    return Application(
+        invoice_number=row.invoice_number,
+        amount=row.amount,
+        base_amount=row.base_amount,
+        applied_date=row.applied_date,
+        key=row.id,
+        apply_time=row.create_time,
+        applied_by=row.applied_by,
+        unapply_time=row.unapply_time,
+        unapplied_by=row.unapplied_by,
+    )
+
+
+def _in_date_order(applications: list[Application]) -> tuple[Application, ...]:
+    return tuple(sorted(applications, key=lambda a: (a.applied_date, a.apply_time, a.key)))
+
+
 def _advance(row: Row, lines: list[Line], applications: list[Application]) -> Advance:
     ordered = tuple(sorted(lines, key=lambda line: line.line_number))
     return Advance(
@@ -114,7 +133,8 @@ def _advance(row: Row, lines: list[Line], applications: list[Application]) -> Ad
         fields=_fields(row, tuple(line.fields for line in ordered)),
         base_currency=row.base_currency,
         lines=ordered,
-        applications=tuple(sorted(applications, key=lambda a: (a.applied_date, a.invoice_number))),
+        applications=_in_date_order([a for a in applications if a.unapply_time is None]),
+        unapplied=_in_date_order([a for a in applications if a.unapply_time is not None]),
         total_entered=row.total_entered,
         txn_total_entered=row.txn_total_entered,
         total_paid=row.total_paid,
@@ -157,7 +177,21 @@ _MANY = (
 )
 _LINES_OF = select(_LINES).where(_LINES.c.advance_id.in_(bindparam("b_keys", expanding=True)))
 _APPLICATIONS_OF = select(_APPLICATIONS).where(
-    _APPLICATIONS.c.advance_id.in_(bindparam("b_keys", expanding=True))
+    (_APPLICATIONS.c.entity_id == bindparam("b_entity_id"))
+    & (_APPLICATIONS.c.mode == bindparam("b_mode"))
+    & _APPLICATIONS.c.advance_id.in_(bindparam("b_keys", expanding=True))
+)
+_INSERT_APPLICATION = insert(_APPLICATIONS)
+_UNAPPLY = (
+    update(_APPLICATIONS)
+    .where(
+        (_APPLICATIONS.c.entity_id == bindparam("b_entity_id"))
+        & (_APPLICATIONS.c.mode == bindparam("b_mode"))
+        & (_APPLICATIONS.c.advance_id == bindparam("b_advance"))
+        & _APPLICATIONS.c.id.in_(bindparam("b_keys", expanding=True))
+        & _APPLICATIONS.c.unapply_time.is_(None)
+    )
+    .values(unapply_time=bindparam("b_now"), unapplied_by=bindparam("b_key_id"))
 )
 
 
@@ -189,6 +223,7 @@ class AdvanceRepository:
         """Inserts the advance and its lines; NumberTaken if a concurrent create took
         `advance_number` first (the unique constraint is the final word on it)."""
         values = {
+            "id": new_id(),
             "entity_id": self.tenant.entity_id,
             "mode": self.tenant.mode,
             "advance_number": advance_number,
@@ -220,6 +255,7 @@ class AdvanceRepository:
             _INSERT_LINES,
             [
                 {
+                    "id": new_id(),
                     "advance_id": key,
                     "line_number": number,
                     "gl_account_id": item.gl_account.id,
@@ -255,10 +291,8 @@ class AdvanceRepository:
         for line_row in self.conn.execute(_LINES_OF, {"b_keys": keys}):
             lines[line_row.advance_id].append(_line(line_row))
         applications: dict[int, list[Application]] = defaultdict(list)
-        for app in self.conn.execute(_APPLICATIONS_OF, {"b_keys": keys}):
-            applications[app.advance_id].append(
-                Application(app.invoice_number, app.amount, app.base_amount, app.applied_date)
-            )
+        for app in self.conn.execute(_APPLICATIONS_OF, {**self.mine, "b_keys": keys}):
+            applications[app.advance_id].append(_application(app))
         return [_advance(row, lines[row.id], applications[row.id]) for row in rows]
 
     def _filtered(self, filters: Filters):  # type: ignore[no-untyped-def]
@@ -310,41 +344,41 @@ class AdvanceRepository:
         """Deletes the advance; its lines go with it (ON DELETE CASCADE)."""
         self.conn.execute(delete(AdvanceRow).where(self._mine() & (AdvanceRow.id == advance.key)))
 
-    def put_application(self, advance: Advance, application: Application, now: datetime) -> None:
-        """Records an application; a second one to the same invoice adds to the first."""
-        existing = next(
-            (a for a in advance.applications if a.invoice_number == application.invoice_number),
-            None,
-        )
-        if existing is None:
-            self.conn.execute(
-                insert(ApplicationRow).values(
-                    advance_id=advance.key,
-                    invoice_number=application.invoice_number,
-                    amount=application.amount,
-                    base_amount=application.base_amount,
-                    applied_date=application.applied_date,
-                    create_time=now,
-                )
-            )
-        else:
-            self.conn.execute(
-                update(ApplicationRow)
-                .where(
-                    (ApplicationRow.advance_id == advance.key)
-                    & (ApplicationRow.invoice_number == application.invoice_number)
-                )
-                .values(
-                    amount=ApplicationRow.amount + application.amount,
-                    base_amount=ApplicationRow.base_amount + application.base_amount,
-                    applied_date=application.applied_date,
-                )
-            )
-
-    def remove_application(self, advance: Advance, invoice_number: str) -> None:
+    def add_application(
+        self, advance: Advance, application: Application, key_id: int, now: datetime
+    ) -> None:
+        """Records an application of its own, beside any earlier one to the same invoice."""
         self.conn.execute(
-            delete(ApplicationRow).where(
-                (ApplicationRow.advance_id == advance.key)
-                & (ApplicationRow.invoice_number == invoice_number)
-            )
+            _INSERT_APPLICATION,
+            {
+                "id": new_id(),
+                "entity_id": self.tenant.entity_id,
+                "mode": self.tenant.mode,
+                "advance_id": advance.key,
+                "invoice_number": application.invoice_number,
+                "amount": application.amount,
+                "base_amount": application.base_amount,
+                "applied_date": application.applied_date,
+                "create_time": now,
+                "applied_by": key_id,
+            },
+        )
+
+    def unapply(
+        self,
+        advance: Advance,
+        applications: tuple[Application, ...],
+        key_id: int,
+        now: datetime,
+    ) -> None:
+        """Marks the applications unapplied; they stay, as the advance's history."""
+        self.conn.execute(
+            _UNAPPLY,
+            {
+                **self.mine,
+                "b_advance": advance.key,
+                "b_keys": [a.key for a in applications],
+                "b_now": now,
+                "b_key_id": key_id,
+            },
         )

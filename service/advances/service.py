@@ -1,7 +1,9 @@
 """Advance use cases: each one transaction, committed only when it succeeds."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from typing import Any
 
 from service.advances import domain
 from service.advances.domain import Advance, AdvanceFields
@@ -19,18 +21,47 @@ from service.errors import (
     InvalidArgument,
     Violations,
 )
-from service.pagination import decode_token, encode_token, invalid_page_token, page_size
+from service.pagination import PageTokens, invalid_page_token, page_size
 
 ADVANCE_COUNTER = "ar_advance"
 PAGE_KIND = "advances"
+# A FULL page stops before page_size once its advances, rendered, reach this many bytes
+# (AIP-158 allows a short page): far under gRPC's default 4 MiB client limit.
+MAX_FULL_PAGE_BYTES = 2 * 1024 * 1024
+# Whole advances are read this many at a time at first, then as many as the budget left
+# suggests: memory stays in proportion to the page's bytes, not to page_size x lines.
+FIRST_CHUNK = 10
+
+# The whole-advance view of an advance (a message, to the servicer) and its size in bytes.
+Render = Callable[[Advance], tuple[Any, int]]
 
 
 @dataclass(frozen=True)
 class AdvancePage:
-    advances: list[Advance]
-    keys: list[int]  # the page's keys; `advances` is empty unless the full view was asked for
+    keys: list[int]  # the page's keys
+    rendered: list[Any]  # the FULL view of each, when a renderer was given
     next_page_token: str
     total_size: int
+
+
+def _render_within_budget(
+    advances: AdvanceRepository, keys: list[int], render: Render
+) -> list[Any]:
+    """The rendered advances of `keys`, in order, for as long as they fit in
+    MAX_FULL_PAGE_BYTES (the first always)."""
+    rendered: list[Any] = []
+    used, start, chunk = 0, 0, FIRST_CHUNK
+    while start < len(keys):
+        for advance in advances.many(keys[start : start + chunk]):
+            message, size = render(advance)
+            if rendered and used + size > MAX_FULL_PAGE_BYTES:
+                return rendered
+            rendered.append(message)
+            used += size
+        start += chunk
+        average = used / len(rendered)
+        chunk = max(1, int((MAX_FULL_PAGE_BYTES - used) / average) + 1)
+    return rendered
 
 
 def number_exists(advance_number: str) -> AlreadyExists:
@@ -42,8 +73,9 @@ def number_exists(advance_number: str) -> AlreadyExists:
 
 
 class Advances:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, tokens: PageTokens) -> None:
         self.uow = uow
+        self.tokens = tokens
 
     def create(
         self, principal: Principal, fields: AdvanceFields, advance_number: str, state: str
@@ -111,14 +143,22 @@ class Advances:
         return advance
 
     def list_page(
-        self, tenant: Tenant, filters: Filters, requested_size: int, page_token: str, full: bool
+        self,
+        tenant: Tenant,
+        filters: Filters,
+        requested_size: int,
+        page_token: str,
+        render: Render | None = None,
     ) -> AdvancePage:
         """Keyset pages in key order. The token carries the last key and the filters it
         was made for (another filter with it is INVALID_ARGUMENT, AIP-158), and the
         total counted for the first page: later pages repeat it rather than count a
-        large table again on every page."""
+        large table again on every page.
+
+        With `render` (the FULL view), whole advances are read and rendered until the page
+        reaches MAX_FULL_PAGE_BYTES; the page then ends early (at least one advance)."""
         size = page_size(requested_size)
-        position = decode_token(PAGE_KIND, page_token, list)
+        position = self.tokens.decode(PAGE_KIND, tenant, page_token, list)
         after, total = 0, None
         if position is not None:
             if (
@@ -134,15 +174,21 @@ class Advances:
             advances = AdvanceRepository(conn, tenant)
             keys = advances.page_keys(filters, after, size + 1)
             page, more = keys[:size], len(keys) > size
-            whole = advances.many(page) if full else []
+            rendered: list[Any] = []
+            if render is not None:
+                rendered = _render_within_budget(advances, page, render)
+                if len(rendered) < len(page):
+                    page, more = page[: len(rendered)], True
             if total is None:
                 total = advances.count(filters)
         token = (
-            encode_token(PAGE_KIND, [page[-1], filters.customer_id, filters.state, total])
+            self.tokens.encode(
+                PAGE_KIND, tenant, [page[-1], filters.customer_id, filters.state, total]
+            )
             if more
             else ""
         )
-        return AdvancePage(whole, page, token, total)
+        return AdvancePage(page, rendered, token, total)
 
     def _locked(self, conn, tenant: Tenant, key: int, etag: str = "") -> Advance:  # type: ignore[no-untyped-def]
         advance = AdvanceRepository(conn, tenant).get(key, lock=True)
@@ -230,7 +276,7 @@ class Advances:
     ) -> Advance:
         def apply(advances: AdvanceRepository, advance: Advance, settings, now) -> None:  # type: ignore[no-untyped-def]
             application = domain.plan_apply(advance, invoice_number, amount, applied_date, settings)
-            advances.put_application(advance, application, now)
+            advances.add_application(advance, application, principal.key_id, now)
             txn_paid = advance.txn_total_paid + application.amount
             advances.save(
                 advance,
@@ -244,17 +290,19 @@ class Advances:
 
         return self._transition(principal, key, apply)
 
-    def unapply(self, principal: Principal, key: int, invoice_number: str) -> Advance:
+    def unapply(
+        self, principal: Principal, key: int, invoice_number: str, application_key: int = 0
+    ) -> Advance:
         def unapply(advances: AdvanceRepository, advance: Advance, settings, now) -> None:  # type: ignore[no-untyped-def]
-            application = domain.plan_unapply(advance, invoice_number, settings)
-            advances.remove_application(advance, invoice_number)
-            txn_paid = advance.txn_total_paid - application.amount
+            chosen = domain.plan_unapply(advance, invoice_number, application_key, settings)
+            advances.unapply(advance, chosen, principal.key_id, now)
+            txn_paid = advance.txn_total_paid - sum(a.amount for a in chosen)
             advances.save(
                 advance,
                 principal.key_id,
                 now,
                 state=domain.state_for(txn_paid, advance.txn_total_entered),
-                total_paid=advance.total_paid - application.base_amount,
+                total_paid=advance.total_paid - sum(a.base_amount for a in chosen),
                 txn_total_paid=txn_paid,
             )
 

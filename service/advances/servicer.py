@@ -5,11 +5,17 @@ from arcus.receivables.v1 import advances_pb2_grpc
 from google.protobuf.empty_pb2 import Empty
 
 from service.advances import messages
+from service.advances.domain import Advance
 from service.advances.repository import Filters
 from service.advances.service import Advances
 from service.errors import Violations
 from service.rpc.context import current_principal
 from service.values import check_identifier, check_text, parse_amount
+
+
+def _rendered(advance: Advance) -> tuple[pb.Advance, int]:
+    message = messages.full(advance)
+    return message, message.ByteSize()
 
 
 class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
@@ -31,12 +37,14 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
         full = messages.full_view(request.view, violations)
         violations.raise_if_any()
         page = self.advances.list_page(
-            current_principal().tenant, filters, request.page_size, request.page_token, full
+            current_principal().tenant,
+            filters,
+            request.page_size,
+            request.page_token,
+            _rendered if full else None,
         )
         return pb.ListAdvancesResponse(
-            advances=[messages.full(a) for a in page.advances]
-            if full
-            else [messages.basic(key) for key in page.keys],
+            advances=page.rendered if full else [messages.basic(key) for key in page.keys],
             next_page_token=page.next_page_token,
             total_size=page.total_size,
         )
@@ -81,6 +89,17 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
     def UnapplyAdvance(self, request, context):  # type: ignore[no-untyped-def]
         violations = Violations()
         key = messages.parse_key(request.key, violations)
-        invoice = messages.required_identifier(request.invoice_number, violations, "invoice_number")
+        application_key = 0
+        if request.application_key:
+            application_key = messages.parse_key(
+                request.application_key, violations, "application_key"
+            )
+            invoice = check_identifier(request.invoice_number, violations, "invoice_number")
+        else:
+            invoice = messages.required_identifier(
+                request.invoice_number, violations, "invoice_number"
+            )
         violations.raise_if_any()
-        return messages.full(self.advances.unapply(current_principal(), key, invoice))
+        return messages.full(
+            self.advances.unapply(current_principal(), key, invoice, application_key)
+        )

@@ -12,6 +12,7 @@ from service.auth.keys import (
     key_hint,
 )
 from service.db import models
+from service.db.ids import new_key_id
 from service.db.types import UtcDateTime
 from service.db.uow import UnitOfWork
 from service.errors import NotFound
@@ -67,6 +68,7 @@ class KeyStore:
             row = conn.execute(
                 insert(models.ApiKey)
                 .values(
+                    id=new_key_id(),
                     key_hash=hash_key(key),
                     hint=key_hint(key),
                     entity_id=entity_id,

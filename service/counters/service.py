@@ -21,7 +21,7 @@ from service.counters.repository import CounterRepository
 from service.db.failures import RefusedByDatabase
 from service.db.uow import UnitOfWork
 from service.errors import ServiceError, TransientConflict
-from service.pagination import decode_token, encode_token, invalid_page_token, page_size
+from service.pagination import PageTokens, invalid_page_token, page_size
 
 _PAGE_KIND = "counters"
 
@@ -33,8 +33,9 @@ class CounterPage:
 
 
 class Counters:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, tokens: PageTokens) -> None:
         self.uow = uow
+        self.tokens = tokens
 
     def advance(self, principal: Principal, request: AdvanceRequest) -> AdvanceResult:
         """Raises the counter to `request.advance_to`, creating it if missing.
@@ -96,7 +97,7 @@ class Counters:
         """Counters in counter-type order. A tenant has at most len(COUNTER_TYPES) of
         them, so they are read whole; the token holds the last type returned."""
         size = page_size(requested_size)
-        after = decode_token(_PAGE_KIND, page_token, str)
+        after = self.tokens.decode(_PAGE_KIND, tenant, page_token, str)
         if after is not None and after not in COUNTER_TYPES:
             raise invalid_page_token()
         with self.uow.transaction(read_only=True) as conn:
@@ -105,7 +106,11 @@ class Counters:
             start = COUNTER_TYPES.index(after)
             ordered = [c for c in ordered if COUNTER_TYPES.index(c.counter_type) > start]
         page = ordered[:size]
-        next_token = encode_token(_PAGE_KIND, page[-1].counter_type) if len(ordered) > size else ""
+        next_token = (
+            self.tokens.encode(_PAGE_KIND, tenant, page[-1].counter_type)
+            if len(ordered) > size
+            else ""
+        )
         return CounterPage(page, next_token)
 
     def issue(self, principal: Principal, counter_type: str, count: int) -> IssueResult:

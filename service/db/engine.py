@@ -8,9 +8,15 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
+from service.db.watchdog import Watchdog
+
 DEFAULT_SQLITE_PATH = Path("var") / "arcus.sqlite3"
 # A pooled connection idle this long is checked before use (see _ping_after_idle).
 IDLE_BEFORE_PING = 1.0  # seconds
+CONNECT_TIMEOUT = 3  # seconds to open a connection, the server's answer included
+# TCP keepalive on PostgreSQL connections: a peer that silently stopped answering (a
+# dropped network, a dead host) is found within IDLE + INTERVAL x COUNT seconds.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 5, 2, 3
 
 
 def default_database_url() -> str:
@@ -25,14 +31,38 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, pool_size: int = 16, prepared_statements: bool = True) -> Engine:
+def make_engine(
+    url: str, pool_size: int = 16, prepared_statements: bool = True, timeout: float | None = None
+) -> Engine:
     """`prepared_statements=False` behind a transaction-pooling PgBouncer (before 1.21):
     psycopg otherwise prepares repeated statements on one server connection and runs
-    them on another."""
+    them on another.
+
+    `timeout`: the longest any one use of a connection may take, from checkout to checkin
+    (the server's DATABASE_TIMEOUT_SECONDS), or sooner the deadline of the RPC it serves;
+    None for no bound (migrations and admin commands, which may rightly run long).
+    """
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        return _sqlite_engine(url, pool_size)
-    connect_args: dict[str, object] = {"connect_timeout": 3}
+        engine = _sqlite_engine(url, pool_size, timeout)
+    else:
+        engine = _postgresql_engine(url, pool_size, prepared_statements, timeout)
+    return engine
+
+
+def _postgresql_engine(
+    url: str, pool_size: int, prepared_statements: bool, timeout: float | None
+) -> Engine:
+    connect_args: dict[str, object] = {
+        "connect_timeout": CONNECT_TIMEOUT,
+        "keepalives": 1,
+        "keepalives_idle": KEEPALIVE_IDLE,
+        "keepalives_interval": KEEPALIVE_INTERVAL,
+        "keepalives_count": KEEPALIVE_COUNT,
+    }
+    if timeout is not None:
+        # Data sent and not acknowledged for this long breaks the connection (Linux).
+        connect_args["tcp_user_timeout"] = int(timeout * 1000)
     if not prepared_statements:
         connect_args["prepare_threshold"] = None
     engine = create_engine(
@@ -43,8 +73,44 @@ def make_engine(url: str, pool_size: int = 16, prepared_statements: bool = True)
         pool_timeout=10,
         connect_args=connect_args,
     )
+    if timeout is not None:
+        _watch(engine, timeout)
+        _server_timeouts(engine, timeout)
     _ping_after_idle(engine)
     return engine
+
+
+def _watch(engine: Engine, timeout: float) -> None:
+    """From checkout to checkin, a connection is watched (see db/watchdog.py). Registered
+    before any other checkout listener, so that the idle ping is bounded too."""
+    watchdog = Watchdog(timeout)
+    engine.watchdog = watchdog  # type: ignore[attr-defined]
+
+    @event.listens_for(engine, "checkout")
+    def _watch_from_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        watchdog.watch(record, dbapi_connection)
+
+    @event.listens_for(engine, "checkin")
+    def _release_at_checkin(_dbapi_connection: Any, record: Any) -> None:
+        watchdog.release(record)
+
+
+def _server_timeouts(engine: Engine, timeout: float) -> None:
+    """PostgreSQL's own bounds, for what the watchdog cannot see: a statement or a lock
+    wait cut off on the server, and a transaction left idle (its client frozen) rolled
+    back and its locks freed. Set per session when it opens, not as a startup option,
+    which a transaction-pooling PgBouncer refuses."""
+    milliseconds = int(timeout * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _set_timeouts(dbapi_connection: Any, _record: Any) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute(
+            f"SET statement_timeout = {milliseconds}; "
+            f"SET idle_in_transaction_session_timeout = {milliseconds}"
+        )
+        dbapi_connection.autocommit = autocommit
 
 
 def _ping_after_idle(engine: Engine) -> None:
@@ -71,16 +137,20 @@ def _ping_after_idle(engine: Engine) -> None:
             raise DisconnectionError("idle connection found dead") from error  # pool retries
 
 
-def _sqlite_engine(url: str, pool_size: int) -> Engine:
+def _sqlite_engine(url: str, pool_size: int, timeout: float | None) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # How long a writer waits for the write lock before SQLITE_BUSY.
+    busy_ms = int((timeout or 30) * 1000)
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        connect_args={"check_same_thread": False, "timeout": 30},
+        connect_args={"check_same_thread": False, "timeout": busy_ms / 1000},
     )
+    if timeout is not None:
+        _watch(engine, timeout)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -90,7 +160,7 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

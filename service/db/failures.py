@@ -2,11 +2,12 @@
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from service.errors import TransientConflict, Unavailable
 
@@ -37,6 +38,12 @@ def translate(error: DBAPIError) -> Exception:
             "it was retried and still conflicts: try again",
             metadata={"sqlstate": sqlstate or "SQLITE_BUSY"},
         )
+    if _is_id_collision(error):
+        return TransientConflict(
+            "TRANSIENT_CONFLICT",
+            "a new random key was already taken; it was retried and still collides: try again",
+            metadata={"sqlstate": sqlstate or "SQLITE_CONSTRAINT_PRIMARYKEY"},
+        )
     if (
         error.connection_invalidated
         or sqlstate.startswith(_GONE_PREFIXES)
@@ -46,6 +53,19 @@ def translate(error: DBAPIError) -> Exception:
             "DATABASE_UNAVAILABLE", "the database cannot be reached just now: try again shortly"
         )
     return RefusedByDatabase(str(error.orig))
+
+
+def _is_id_collision(error: DBAPIError) -> bool:
+    """A new row's random key (db/ids.py) was taken: its primary key is violated."""
+    if not isinstance(error, IntegrityError):
+        return False
+    diag = getattr(error.orig, "diag", None)  # psycopg
+    if diag is not None:
+        return bool((diag.constraint_name or "").startswith("pk_"))
+    return bool(_SQLITE_ID_TAKEN.fullmatch(str(error.orig)))
+
+
+_SQLITE_ID_TAKEN = re.compile(r"UNIQUE constraint failed: \w+\.id")
 
 
 def retrying(attempt: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:

@@ -192,21 +192,38 @@ class AdvanceLine(Base):
 
 
 class AdvanceApplication(Base):
-    """The part of an advance applied to one invoice."""
+    """One application of an advance to an invoice, with its own date. Unapplying marks
+    it (unapply_time) rather than deleting it: the advance's history stays whole."""
 
     __tablename__ = "advance_applications"
     __table_args__ = (
-        UniqueConstraint("advance_id", "invoice_number"),
+        Index(None, "advance_id"),
+        CheckConstraint("mode IN ('live', 'test')", name="mode"),
         CheckConstraint("amount > 0 AND base_amount >= 0", name="amounts"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    # The tenant again, so that every statement on this table names it.
+    entity_id: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(4))
     advance_id: Mapped[int] = mapped_column(ForeignKey("advances.id", ondelete="CASCADE"))
     invoice_number: Mapped[str] = mapped_column(String(100))
     amount: Mapped[int] = mapped_column(BigInteger)  # transaction currency
     base_amount: Mapped[int] = mapped_column(BigInteger)
     applied_date: Mapped[date] = mapped_column(Date)
-    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)  # when it was applied
+    applied_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    unapply_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    unapplied_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+
+
+class ServiceSecret(Base):
+    """Secrets every replica shares, made on first use (the key that signs page tokens)."""
+
+    __tablename__ = "service_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class IdempotencyRecord(Base):

@@ -1,15 +1,28 @@
 """The one server interceptor: authenticates the key, checks the method's scope,
-and turns every error a handler raises into a google.rpc.Status."""
+and turns every error a handler raises into a google.rpc.Status.
 
+The server is grpc.aio's: it reads a request whole before a handler runs, so a caller that
+sends headers and then nothing (or a trickle) holds no thread. The handlers, and this
+guard, are synchronous code run in a thread pool; `handle` decides a call's whole reply
+(its response, initial metadata, or the status to abort with) and the async adapter sends
+it. `guard` adapts the same code to a synchronous context (grpcio-testing).
+"""
+
+import asyncio
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
+from google.rpc import code_pb2, status_pb2
 
 from service import errors
 from service.auth.keys import AUTH_DOMAIN, Principal
+from service.db import watchdog
 from service.db.failures import retrying
 from service.idempotency import rules as idempotency_rules
 from service.idempotency.store import Idempotency
@@ -18,8 +31,9 @@ from service.rpc import context as rpc_context
 from service.rpc.status import status_for, to_grpc_status
 
 Authenticate = Callable[[list[str]], Principal]
-Behavior = Callable[[Any, grpc.ServicerContext], Any]
+Behavior = Callable[[Any, Any], Any]
 Serialize = Callable[[Any], bytes]
+Metadata = tuple[tuple[str, str | bytes], ...]
 
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
@@ -39,7 +53,34 @@ class _Undecodable:
         self.error = error
 
 
-class ServiceInterceptor(grpc.ServerInterceptor):
+@dataclass(frozen=True)
+class Call:
+    """What the guard needs to know of an RPC, whatever the server type."""
+
+    metadata: Metadata
+    peer: Callable[[], str]  # asked only for the log line
+    deadline: float | None  # time.monotonic() by which the caller wants its answer
+    gone: Callable[[], bool]  # the caller cancelled, or its deadline passed
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A call's outcome: a response (a message, or the bytes of a replay), with initial
+    metadata; or the status to abort with."""
+
+    response: Any = None
+    initial_metadata: Metadata = ()
+    status: grpc.Status | None = None
+
+
+Handle = Callable[[Any, Call], Reply]
+
+
+def deadline_after(remaining: float | None) -> float | None:
+    return None if remaining is None else time.monotonic() + remaining
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
     """Guards every method that declares a scope; lets health and reflection through;
     refuses any other method it finds (a service registered without a scope).
 
@@ -54,20 +95,22 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         idempotency: Idempotency | None = None,
         mutating: frozenset[str] = frozenset(),
         observability: Observability | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self._method_scopes = method_scopes
         self._authenticate = authenticate
         self._idempotency = idempotency
         self._mutating = mutating
         self._observability = observability
+        self._executor = executor  # runs the handlers; None: the loop's default
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
-    def intercept_service(
+    async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
         if handler is None or method.startswith(PUBLIC_SERVICES):
             return handler
@@ -80,13 +123,48 @@ class ServiceInterceptor(grpc.ServerInterceptor):
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         scope = self._method_scopes.get(method)
         if scope is None or handler.unary_unary is None:
-            return grpc.unary_unary_rpc_method_handler(_refuse(method))
+            return grpc.unary_unary_rpc_method_handler(_refused_async(method))
         serialize = handler.response_serializer or (lambda message: message)
+        handle = self.handle(method, scope, handler.unary_unary)
+
+        def answer(request: Any, call: Call) -> Reply:
+            """The reply, its response serialized here in the worker thread: the event
+            loop only sends bytes."""
+            reply = handle(request, call)
+            if reply.status is None and not isinstance(reply.response, bytes):
+                reply = Reply(serialize(reply.response), reply.initial_metadata)
+            return reply
+
+        executor = self._executor
+
+        async def served(request: Any, context: grpc.aio.ServicerContext) -> bytes | None:
+            gone = threading.Event()
+            call = Call(
+                tuple(context.invocation_metadata() or ()),
+                context.peer,
+                deadline_after(context.time_remaining()),
+                gone.is_set,
+            )
+            try:
+                reply = await asyncio.get_running_loop().run_in_executor(
+                    executor, answer, request, call
+                )
+            except asyncio.CancelledError:  # the caller left; the handler may run on
+                gone.set()
+                raise
+            if reply.initial_metadata:
+                await context.send_initial_metadata(reply.initial_metadata)
+            if reply.status is not None:
+                status = reply.status
+                await context.abort(
+                    status.code, status.details, tuple(status.trailing_metadata or ())
+                )
+            return reply.response
+
         return grpc.unary_unary_rpc_method_handler(
-            self.guard(method, scope, handler.unary_unary, serialize),
+            served,
             request_deserializer=_tolerant(handler.request_deserializer),
-            # A replayed response is sent as the very bytes first sent.
-            response_serializer=lambda r: r if isinstance(r, bytes) else serialize(r),
+            response_serializer=None,  # bytes already
         )
 
     def guard(
@@ -96,62 +174,92 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         behavior: Behavior,
         serialize: Serialize = lambda message: message.SerializeToString(),
     ) -> Behavior:
+        """`handle` for a synchronous servicer context (grpcio-testing)."""
+        handle = self.handle(method, scope, behavior, serialize)
+
+        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+            call = Call(
+                tuple(context.invocation_metadata()),
+                context.peer,
+                deadline_after(context.time_remaining()),
+                lambda: not context.is_active(),
+            )
+            reply = handle(request, call)
+            if reply.initial_metadata:
+                context.send_initial_metadata(reply.initial_metadata)
+            if reply.status is not None:
+                abort(context, reply.status)
+            return reply.response
+
+        return guarded
+
+    def handle(
+        self,
+        method: str,
+        scope: str,
+        behavior: Behavior,
+        serialize: Serialize = lambda message: message.SerializeToString(),
+    ) -> Handle:
         """`behavior` run as the caller's principal, at most once per idempotency key,
-        with its errors turned into statuses."""
+        its database work bounded by the caller's deadline, its errors turned into
+        statuses."""
         domain = package_of(method)
         mutating = self._idempotency is not None and method in self._mutating
 
-        def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+        def handled(request: Any, call: Call) -> Reply:
             started = time.perf_counter()
             seen: dict[str, Any] = {}  # who called and how, for the log line
             code = "OK"
             try:
                 try:
-                    principal = self._authenticate(_authorization(context))
+                    principal = self._authenticate(_metadata(call, "authorization"))
                     seen.update(entity=principal.tenant.entity_id, key_id=principal.key_id)
                     principal.require(scope)
                     if isinstance(request, _Undecodable):
                         raise _bad_message(request.error)
-                    key = _idempotency_key(context) if mutating else None
+                    key = _idempotency_key(call) if mutating else None
                     token = rpc_context.set_principal(principal)
                     try:
-                        if key is None:
-                            return retrying(lambda: behavior(request, context))
-                        seen["idempotency_key"] = key
-                        assert self._idempotency is not None
-                        idempotency = self._idempotency
-                        outcome = retrying(
-                            lambda: idempotency.run(
-                                principal,
-                                method,
-                                key,
-                                request.SerializeToString(deterministic=True),
-                                lambda: serialize(behavior(request, context)),
+                        with watchdog.bounded(call.deadline):
+                            if key is None:
+                                return Reply(retrying(lambda: behavior(request, None)))
+                            seen["idempotency_key"] = key
+                            assert self._idempotency is not None
+                            idempotency = self._idempotency
+                            outcome = retrying(
+                                lambda: idempotency.run(
+                                    principal,
+                                    method,
+                                    key,
+                                    request.SerializeToString(deterministic=True),
+                                    lambda: serialize(behavior(request, None)),
+                                )
                             )
-                        )
                         seen["replayed"] = outcome.replayed
-                        if outcome.replayed and context.is_active():
-                            context.send_initial_metadata(
-                                ((idempotency_rules.REPLAYED_HEADER, "true"),)
-                            )
-                        return outcome.response
+                        replayed = ((idempotency_rules.REPLAYED_HEADER, "true"),)
+                        return Reply(outcome.response, replayed if outcome.replayed else ())
                     finally:
                         rpc_context.reset_principal(token)
                 except Exception as error:
-                    if not context.is_active():  # the caller is gone: nobody to answer
+                    if call.gone():  # the caller left: nobody to answer, nothing to log
                         code = "CANCELLED"
-                        return None
+                        return Reply(status=_CANCELLED)
                     status = status_for(error, domain, method)
                     code = _CODE_NAMES.get(status.code, "UNKNOWN")
-                # Outside the inner try: abort raises, and must not be taken for a bug.
-                abort(context, to_grpc_status(status))
+                    return Reply(status=to_grpc_status(status))
             finally:
                 if self._observability is not None:
                     elapsed = time.perf_counter() - started
-                    record = CallRecord(method, code, elapsed, context.peer(), **seen)
+                    record = CallRecord(method, code, elapsed, call.peer(), **seen)
                     self._observability.call(record)
 
-        return guarded
+        return handled
+
+
+# Sent to nobody: the caller has left (the status only ends the call on our side).
+_CANCELLED = to_grpc_status(
+    status_pb2.Status(code=code_pb2.CANCELLED, message="the caller cancelled or timed out")
+)
 
 
 def package_of(method: str) -> str:
@@ -184,35 +292,32 @@ def _bad_message(error: Exception) -> errors.InvalidArgument:
     return errors.InvalidArgument(violations.items)
 
 
-def _refuse(method: str) -> Behavior:
-    def refuse(request: Any, context: grpc.ServicerContext) -> None:
-        error = errors.PermissionDenied(
-            "METHOD_NOT_GUARDED",
-            f"{method} declares no required scope, so no key may call it",
-            domain=AUTH_DOMAIN,
-        )
-        abort(context, to_grpc_status(status_for(error, package_of(method), method)))
+def _refusal(method: str) -> grpc.Status:
+    error = errors.PermissionDenied(
+        "METHOD_NOT_GUARDED",
+        f"{method} declares no required scope, so no key may call it",
+        domain=AUTH_DOMAIN,
+    )
+    return to_grpc_status(status_for(error, package_of(method), method))
+
+
+def _refused_async(method: str) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]:
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+        status = _refusal(method)
+        await context.abort(status.code, status.details, tuple(status.trailing_metadata or ()))
 
     return refuse
 
 
-def _metadata(context: grpc.ServicerContext, name: str) -> list[str]:
-    return [
-        value
-        for key, value in context.invocation_metadata()
-        if key == name and isinstance(value, str)
-    ]
+def _metadata(call: Call, name: str) -> list[str]:
+    return [value for key, value in call.metadata if key == name and isinstance(value, str)]
 
 
-def _authorization(context: grpc.ServicerContext) -> list[str]:
-    return _metadata(context, "authorization")
-
-
-def _idempotency_key(context: grpc.ServicerContext) -> str | None:
-    if any(key == idempotency_rules.HEADER + "-bin" for key, _ in context.invocation_metadata()):
+def _idempotency_key(call: Call) -> str | None:
+    if any(key == idempotency_rules.HEADER + "-bin" for key, _ in call.metadata):
         violations = errors.Violations()
         violations.add(
             idempotency_rules.HEADER, "must be sent as text, not -bin", "IDEMPOTENCY_KEY_INVALID"
         )
         violations.raise_if_any()
-    return idempotency_rules.check_key(_metadata(context, idempotency_rules.HEADER))
+    return idempotency_rules.check_key(_metadata(call, idempotency_rules.HEADER))

@@ -30,11 +30,13 @@ from arcus.receivables.v1 import advances_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.advances.service import PAGE_KIND as ADVANCES_PAGE_KIND
+from service.auth.keys import Tenant
 from service.auth.store import KeyStore
 from service.db.engine import make_engine
 from service.db.migrate import upgrade
+from service.db.secrets import PAGE_TOKENS, load_secret
 from service.db.uow import UnitOfWork
-from service.pagination import encode_token
+from service.pagination import PageTokens
 from service.server import DEFAULT_WORKERS, all_scopes
 from tests import postgres
 from tests.advances import advance_message, item, payload
@@ -202,7 +204,13 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
         # The other server type, for choosing between them by measurement.
         aio_address = f"127.0.0.1:{postgres.free_port()}"
         aio_noop = start([sys.executable, "-m", "tests.bench.noop", aio_address, "0", "--aio"], env)
-        for address in (noop_address, aio_address):
+        # The service's own server type: grpc.aio, handlers in a thread pool.
+        pool_address = f"127.0.0.1:{postgres.free_port()}"
+        pool_noop = start(
+            [sys.executable, "-m", "tests.bench.noop", pool_address, str(workers), "--aio-pool"],
+            env,
+        )
+        for address in (noop_address, aio_address, pool_address):
             with grpc.insecure_channel(address) as probe:
                 grpc.channel_ready_future(probe).result(timeout=30)
         try:
@@ -210,11 +218,13 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                 grpc.aio.insecure_channel(service_address) as channel,
                 grpc.aio.insecure_channel(noop_address) as noop_channel,
                 grpc.aio.insecure_channel(aio_address) as aio_channel,
+                grpc.aio.insecure_channel(pool_address) as pool_channel,
             ):
                 counters = counters_pb2_grpc.CounterServiceStub(channel)
                 advances = advances_pb2_grpc.AdvanceServiceStub(channel)
                 noop_call = noop_channel.unary_unary("/bench.Noop/Call")
                 aio_noop_call = aio_channel.unary_unary("/bench.Noop/Call")
+                pool_noop_call = pool_channel.unary_unary("/bench.Noop/Call")
                 for kind in range(1, 23):
                     await counters.AdvanceCounter(
                         cpb.AdvanceCounterRequest(counter_type=kind, advance_to=0, prefix="B"),
@@ -237,6 +247,9 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
 
                 async def aio_noop_once(n: int) -> object:
                     return await aio_noop_call(b"")
+
+                async def pool_noop_once(n: int) -> object:
+                    return await pool_noop_call(b"")
 
                 async def advance_spread(n: int) -> object:
                     return await counters.AdvanceCounter(
@@ -268,6 +281,12 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                     results = [
                         await drive(
                             aio_noop_once, concurrency, seconds, "no-op baseline, grpc.aio server"
+                        ),
+                        await drive(
+                            pool_noop_once,
+                            concurrency,
+                            seconds,
+                            "no-op baseline, grpc.aio + thread pool (the service's type)",
                         ),
                         await drive(
                             advance_spread, concurrency, seconds, "AdvanceCounter, spread counters"
@@ -324,7 +343,7 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                 for name, callers, value, met in checks
             ]
         finally:
-            for process in (service, noop, aio_noop):
+            for process in (service, noop, aio_noop, pool_noop):
                 process.terminate()
                 process.wait(timeout=30)
         engine.dispose()
@@ -423,7 +442,8 @@ async def list_pages(
     )
     after, filled = await asyncio.to_thread(fill_advances, url, rows)
     # The token the service gives for that position (its format is the service's own).
-    deep_token = encode_token(ADVANCES_PAGE_KIND, [after, "", "", rows])
+    tokens = PageTokens(load_secret(UnitOfWork(make_engine(url, pool_size=1)), PAGE_TOKENS))
+    deep_token = tokens.encode(ADVANCES_PAGE_KIND, Tenant("bulk", "live"), [after, "", "", rows])
     first = apb.ListAdvancesRequest(page_size=100, view=apb.ADVANCE_VIEW_FULL)
     deep = apb.ListAdvancesRequest(page_size=100, view=apb.ADVANCE_VIEW_FULL, page_token=deep_token)
     page = await advances.ListAdvances(deep, metadata=metadata)

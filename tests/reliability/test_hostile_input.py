@@ -140,10 +140,16 @@ def test_arbitrary_requests_get_ok_or_a_well_formed_error(channel, key, database
 def test_a_megabyte_string_is_refused_cleanly(channel, key, database):
     from arcus.receivables.v1 import advances_pb2 as apb
 
-    request = apb.CreateAdvanceRequest(advance=apb.Advance(description="x" * (1024 * 1024)))
-    with pytest.raises(grpc.RpcError) as caught:
-        channel.unary_unary(f"/{SERVICES[1].full_name}/CreateAdvance")(
-            request.SerializeToString(), metadata=auth(key)
+    method = channel.unary_unary(f"/{SERVICES[1].full_name}/CreateAdvance")
+    for size, field, reason in [
+        (1024 * 1024, "advance", "ADVANCE_TOO_LARGE"),  # refused before it is parsed
+        (512 * 1024, "advance.description", "TEXT_TOO_LONG"),
+    ]:
+        request = apb.CreateAdvanceRequest(advance=apb.Advance(description="x" * size))
+        with pytest.raises(grpc.RpcError) as caught:
+            method(request.SerializeToString(), metadata=auth(key))
+        error = from_status(rpc_status.from_call(caught.value))
+        assert (error.code, error.violations.get(field)) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            reason,
         )
-    error = from_status(rpc_status.from_call(caught.value))
-    assert error.violations["advance.description"] == "TEXT_TOO_LONG"

@@ -53,7 +53,7 @@ ADVANCE_VIEW_BASIC: AdvanceView
 ADVANCE_VIEW_FULL: AdvanceView
 
 class Advance(_message.Message):
-    __slots__ = ("key", "id", "href", "advance_number", "customer", "reference_number", "description", "state", "total_entered", "txn_total_entered", "payment_information", "advance_summary", "gl_account", "attachment", "items", "audit", "etag", "reversed_date", "applications")
+    __slots__ = ("key", "id", "href", "advance_number", "customer", "reference_number", "description", "state", "total_entered", "txn_total_entered", "payment_information", "advance_summary", "gl_account", "attachment", "items", "audit", "etag", "reversed_date", "applications", "unapplied_applications")
     KEY_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     HREF_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class Advance(_message.Message):
     ETAG_FIELD_NUMBER: _ClassVar[int]
     REVERSED_DATE_FIELD_NUMBER: _ClassVar[int]
     APPLICATIONS_FIELD_NUMBER: _ClassVar[int]
+    UNAPPLIED_APPLICATIONS_FIELD_NUMBER: _ClassVar[int]
     key: str
     id: str
     href: str
@@ -92,7 +93,8 @@ class Advance(_message.Message):
     etag: str
     reversed_date: str
     applications: _containers.RepeatedCompositeFieldContainer[Application]
-    def __init__(self, key: _Optional[str] = ..., id: _Optional[str] = ..., href: _Optional[str] = ..., advance_number: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., reference_number: _Optional[str] = ..., description: _Optional[str] = ..., state: _Optional[_Union[AdvanceState, str]] = ..., total_entered: _Optional[str] = ..., txn_total_entered: _Optional[str] = ..., payment_information: _Optional[_Union[PaymentInformation, _Mapping]] = ..., advance_summary: _Optional[_Union[AdvanceSummary, _Mapping]] = ..., gl_account: _Optional[_Union[AdvanceGlAccount, _Mapping]] = ..., attachment: _Optional[_Union[Attachment, _Mapping]] = ..., items: _Optional[_Iterable[_Union[AdvanceLine, _Mapping]]] = ..., audit: _Optional[_Union[Audit, _Mapping]] = ..., etag: _Optional[str] = ..., reversed_date: _Optional[str] = ..., applications: _Optional[_Iterable[_Union[Application, _Mapping]]] = ...) -> None: ...
+    unapplied_applications: _containers.RepeatedCompositeFieldContainer[Application]
+    def __init__(self, key: _Optional[str] = ..., id: _Optional[str] = ..., href: _Optional[str] = ..., advance_number: _Optional[str] = ..., customer: _Optional[_Union[Customer, _Mapping]] = ..., reference_number: _Optional[str] = ..., description: _Optional[str] = ..., state: _Optional[_Union[AdvanceState, str]] = ..., total_entered: _Optional[str] = ..., txn_total_entered: _Optional[str] = ..., payment_information: _Optional[_Union[PaymentInformation, _Mapping]] = ..., advance_summary: _Optional[_Union[AdvanceSummary, _Mapping]] = ..., gl_account: _Optional[_Union[AdvanceGlAccount, _Mapping]] = ..., attachment: _Optional[_Union[Attachment, _Mapping]] = ..., items: _Optional[_Iterable[_Union[AdvanceLine, _Mapping]]] = ..., audit: _Optional[_Union[Audit, _Mapping]] = ..., etag: _Optional[str] = ..., reversed_date: _Optional[str] = ..., applications: _Optional[_Iterable[_Union[Application, _Mapping]]] = ..., unapplied_applications: _Optional[_Iterable[_Union[Application, _Mapping]]] = ...) -> None: ...
 
 class Customer(_message.Message):
     __slots__ = ("id", "name")
@@ -246,16 +248,26 @@ class Audit(_message.Message):
     def __init__(self, create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ...) -> None: ...
 
 class Application(_message.Message):
-    __slots__ = ("invoice_number", "amount", "base_amount", "applied_date")
+    __slots__ = ("invoice_number", "amount", "base_amount", "applied_date", "key", "apply_time", "applied_by", "unapply_time", "unapplied_by")
     INVOICE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     BASE_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     APPLIED_DATE_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    APPLY_TIME_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_BY_FIELD_NUMBER: _ClassVar[int]
+    UNAPPLY_TIME_FIELD_NUMBER: _ClassVar[int]
+    UNAPPLIED_BY_FIELD_NUMBER: _ClassVar[int]
     invoice_number: str
     amount: str
     base_amount: str
     applied_date: str
-    def __init__(self, invoice_number: _Optional[str] = ..., amount: _Optional[str] = ..., base_amount: _Optional[str] = ..., applied_date: _Optional[str] = ...) -> None: ...
+    key: str
+    apply_time: _timestamp_pb2.Timestamp
+    applied_by: str
+    unapply_time: _timestamp_pb2.Timestamp
+    unapplied_by: str
+    def __init__(self, invoice_number: _Optional[str] = ..., amount: _Optional[str] = ..., base_amount: _Optional[str] = ..., applied_date: _Optional[str] = ..., key: _Optional[str] = ..., apply_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., applied_by: _Optional[str] = ..., unapply_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unapplied_by: _Optional[str] = ...) -> None: ...
 
 class CreateAdvanceRequest(_message.Message):
     __slots__ = ("advance",)
@@ -338,9 +350,11 @@ class ApplyAdvanceRequest(_message.Message):
     def __init__(self, key: _Optional[str] = ..., invoice_number: _Optional[str] = ..., amount: _Optional[str] = ..., applied_date: _Optional[str] = ...) -> None: ...
 
 class UnapplyAdvanceRequest(_message.Message):
-    __slots__ = ("key", "invoice_number")
+    __slots__ = ("key", "invoice_number", "application_key")
     KEY_FIELD_NUMBER: _ClassVar[int]
     INVOICE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    APPLICATION_KEY_FIELD_NUMBER: _ClassVar[int]
     key: str
     invoice_number: str
-    def __init__(self, key: _Optional[str] = ..., invoice_number: _Optional[str] = ...) -> None: ...
+    application_key: str
+    def __init__(self, key: _Optional[str] = ..., invoice_number: _Optional[str] = ..., application_key: _Optional[str] = ...) -> None: ...

@@ -154,7 +154,9 @@ class AdvanceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UnapplyAdvance(self, request, context):
-        """Removes the application to an invoice. The advance can never be updated again.
+        """Unapplies the applications to an invoice (or the one named by application_key): each
+        must be dated in an open period. They stay in unapplied_applications as history.
+        The advance can never be updated again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
