@@ -4,7 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.auth.keys import Principal
@@ -14,6 +14,7 @@ from service.db.uow import UnitOfWork
 from service.idempotency.rules import TTL, fingerprint, key_reused
 
 Clock = Callable[[], datetime]
+PURGE_BATCH = 5000
 
 
 def system_clock() -> datetime:
@@ -68,10 +69,27 @@ class Idempotency:
         return _replay(key, request_print, stored_print, stored)
 
     def purge(self) -> int:
-        """Deletes records older than 24 hours; their keys are new again."""
-        with self.uow.transaction() as conn:
-            result = conn.execute(delete(Record).where(Record.create_time <= self.clock() - TTL))
-            return result.rowcount
+        """Deletes records older than 24 hours; their keys are new again. In batches of
+        PURGE_BATCH, each its own short transaction: however many have expired, no one
+        statement runs long or holds locks for long."""
+        purged = 0
+        while True:
+            with self.uow.transaction() as conn:
+                expired = (
+                    select(Record.entity_id, Record.mode, Record.method, Record.key)
+                    .where(Record.create_time <= self.clock() - TTL)
+                    .limit(PURGE_BATCH)
+                )
+                batch = conn.execute(
+                    delete(Record).where(
+                        tuple_(Record.entity_id, Record.mode, Record.method, Record.key).in_(
+                            expired
+                        )
+                    )
+                ).rowcount
+            purged += batch
+            if batch < PURGE_BATCH:
+                return purged
 
 
 def _replay(key: str, request_print: str, stored_print: str, stored: bytes | None) -> Outcome:
