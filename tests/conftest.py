@@ -3,7 +3,8 @@
 Every test that takes `database` (directly or through `server`) runs twice: on an
 SQLite file and on PostgreSQL. PostgreSQL comes from TEST_POSTGRES_URL, or from a
 throwaway cluster started here when its server binaries are on the machine. With
-REQUIRE_POSTGRES=1 (CI) a missing PostgreSQL fails the run instead of skipping.
+REQUIRE_POSTGRES=1 a missing PostgreSQL fails the run at its start; with CI=true every
+PostgreSQL test fails instead of skipping (tests.tools.missing).
 """
 
 import os
@@ -24,6 +25,7 @@ from service.db.models import Base
 from service.db.uow import UnitOfWork
 from service.server import RunningServer, ServeOptions, all_scopes, run_server
 from tests import postgres
+from tests.tools import missing
 
 BACKENDS = ("sqlite", "postgresql")
 # Every database use in tests is bounded, as the server's are; generous for a loaded machine.
@@ -62,6 +64,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 _proofs: list[str] = []
+# Node ids of the test runs whose `database` was PostgreSQL, from their parameters
+# (whatever the id looks like: `[postgresql]`, `[/pkg.Service/Method-postgresql]`, ...).
+_postgresql_runs: set[str] = set()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("database") == "postgresql":
+            _postgresql_runs.add(item.nodeid)
 
 
 @pytest.fixture
@@ -83,7 +95,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
         r
         for key in ("passed", "failed")
         for r in terminalreporter.stats.get(key, [])
-        if r.when == "call" and "[postgresql" in r.nodeid
+        if r.when == "call" and r.nodeid in _postgresql_runs
     ]
     passed = sum(1 for r in ran if r.passed)
     terminalreporter.write_line(
@@ -108,7 +120,7 @@ def _engine(engines: dict[str, Engine], backend: str, tmp: Path) -> Engine:
         elif "pg_url" in _state:
             url = str(_state["pg_url"])
         else:
-            pytest.skip(str(_state.get("pg_note")))
+            missing(str(_state.get("pg_note")))
         engine = make_engine(url, pool_size=40, timeout=DATABASE_TIMEOUT)
         upgrade(engine)
         engines[backend] = engine

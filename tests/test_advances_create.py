@@ -17,6 +17,7 @@ from tests.advances import (
     payload,
 )
 from tests.conftest import auth
+from tests.tools import violations
 
 STATE = pb.AdvanceState
 
@@ -262,7 +263,7 @@ def test_half_up_rounding(client):
 def test_bad_input_is_invalid_argument_and_writes_nothing(client, database, body, field, reason):
     error = client.create_fails(body)
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.violations.get(field) == reason, error.violations
+    assert violations(error).get(field) == reason, error.violations
     assert error.info.domain == "arcus.receivables.v1"
     assert nothing_written(database)
 
@@ -273,7 +274,7 @@ def test_every_problem_is_reported_at_once(client):
         "items": [{"txnAmount": "1e5"}, {"txnAmount": "12.345", "glAccount": {"id": "1"}}],
     }
     error = client.create_fails(body)
-    assert error.violations == {
+    assert violations(error) == {
         "advance.customer.id": "FIELD_REQUIRED",
         "advance.payment_information.payment_date": "DATE_INVALID",
         "advance.payment_information.receipt_date": "FIELD_REQUIRED",
@@ -296,7 +297,7 @@ def test_automatic_summaries_need_a_financial_entity_or_undeposited_account(clie
     error = client.create_fails(payload(paymentInformation=info))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     reason = "FINANCIAL_ENTITY_OR_UNDEPOSITED_ACCOUNT_REQUIRED"
-    assert error.violations == {"advance.payment_information.financial_entity.id": reason}
+    assert violations(error) == {"advance.payment_information.financial_entity.id": reason}
     assert nothing_written(database)
     created = client.create(
         payload(paymentInformation=info, glAccount={"undepositedGLAccountNumber": "1070"})
@@ -309,7 +310,7 @@ def test_automatic_summaries_need_a_financial_entity_or_undeposited_account(clie
 def test_account_labels_need_a_label_on_every_item(client, database):
     configure(database, ar_account_labels=True)
     error = client.create_fails(payload(items=[item(accountLabel={"id": "Travel"}), item()]))
-    assert error.violations == {"advance.items[1].account_label.id": "ACCOUNT_LABEL_REQUIRED"}
+    assert violations(error) == {"advance.items[1].account_label.id": "ACCOUNT_LABEL_REQUIRED"}
     assert nothing_written(database)
     assert client.create(payload(items=[item(accountLabel={"id": "Travel", "name": "Travel"})])).key
 
@@ -351,9 +352,11 @@ def test_numbers_come_from_the_ar_advance_counter_and_failures_burn_none(
     current = _advance_counter(channel, key)
     assert client.create().advance_number == "ADV-0042"
     configure(database, gl_closed_through=date(2024, 12, 31))
-    client.create_fails(payload())
+    error = client.create_fails(payload())
+    assert (error.code, error.info.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "PERIOD_CLOSED")
     configure(database, gl_closed_through=None)
-    client.create_fails(payload(items=[item("-1")]))
+    error = client.create_fails(payload(items=[item("-1")]))
+    assert violations(error) == {"advance.items[0].txn_amount": "AMOUNT_INVALID"}  # no sign
     assert current() == 42
     assert client.create().advance_number == "ADV-0043"
 
@@ -403,7 +406,7 @@ def test_numbers_are_per_entity_and_mode(channel, keys, database):
 def test_get_rejects_keys_that_are_not_keys(client, raw_key, reason):
     error = client.fails("GetAdvance", pb.GetAdvanceRequest(key=raw_key))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.violations == {"key": reason}
+    assert violations(error) == {"key": reason}
 
 
 def test_get_of_a_missing_advance_is_not_found(client):
@@ -421,7 +424,7 @@ def test_output_only_fields_on_create_are_ignored(client):
 def test_advances_scopes(channel, keys):
     reader = Client(channel, keys.create(scopes=["advances:read"]))
     error = reader.create_fails(payload())
-    assert error.code == grpc.StatusCode.PERMISSION_DENIED
+    assert (error.code, error.info.reason) == (grpc.StatusCode.PERMISSION_DENIED, "SCOPE_MISSING")
     assert error.info.metadata["required_scope"] == "advances:write"
 
 

@@ -41,10 +41,13 @@ def test_bad_keys_are_unauthenticated(counters, metadata, reason):
 
 
 def test_bearer_scheme_is_case_insensitive(counters, key):
-    counters.AdvanceCounter(
+    reply = counters.AdvanceCounter(
         pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=1, prefix="I"),
         metadata=[("authorization", f"bearer {key}")],
     )
+    assert reply.created and reply.counter.next_number == "I0000002"
+    counter = counters.GetCounter(GET, metadata=[("authorization", f"BEARER {key}")])
+    assert (counter.current_value, counter.next_number) == (1, "I0000002")
 
 
 def test_a_revoked_key_is_refused_once_the_servers_memory_of_it_expires(keys, database):
@@ -78,16 +81,21 @@ def test_without_the_key_cache_revocation_is_immediate(keys, database):
         [record] = store.list_keys()
         store.revoke(record.id)
         error = denied(counters.ListCounters, pb.ListCountersRequest(), auth(key))
-        assert error.info.reason == "API_KEY_REVOKED"
+        assert (error.code, error.info.reason) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "API_KEY_REVOKED",
+        )
 
 
 def test_a_new_key_works_at_once_even_after_being_refused(counters, keys, database):
     """Unknown keys are never remembered."""
     key = "ark_live_ent_" + "B" * 32
-    assert denied(counters.GetCounter, GET, auth(key)).info.reason == "API_KEY_INVALID"
+    error = denied(counters.GetCounter, GET, auth(key))
+    assert (error.code, error.info.reason) == (grpc.StatusCode.UNAUTHENTICATED, "API_KEY_INVALID")
     KeyStore(UnitOfWork(database)).create("acme", "live", ["counters:read"], key=key)
     error = denied(counters.GetCounter, GET, auth(key))
-    assert error.info.reason == "COUNTER_NOT_FOUND"  # authenticated: past the key check
+    # Authenticated: past the key check.
+    assert (error.code, error.info.reason) == (grpc.StatusCode.NOT_FOUND, "COUNTER_NOT_FOUND")
 
 
 @pytest.mark.parametrize(
@@ -136,7 +144,7 @@ def test_live_and_test_keys_see_disjoint_data(counters, keys):
         metadata=auth(live),
     )
     error = denied(counters.GetCounter, GET, auth(test))
-    assert error.code == grpc.StatusCode.NOT_FOUND
+    assert (error.code, error.info.reason) == (grpc.StatusCode.NOT_FOUND, "COUNTER_NOT_FOUND")
     assert counters.ListCounters(pb.ListCountersRequest(), metadata=auth(test)).counters == []
     # The test-mode counter is its own: creating and issuing it leaves live alone.
     counters.AdvanceCounter(
@@ -157,9 +165,12 @@ def test_entities_see_only_their_own_counters(counters, keys):
         pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=10, prefix="A-"),
         metadata=auth(acme),
     )
-    assert denied(counters.GetCounter, GET, auth(globex)).code == grpc.StatusCode.NOT_FOUND
-    with pytest.raises(grpc.RpcError):
-        counters.IssueNumbers(pb.IssueNumbersRequest(counter_type=INVOICE), metadata=auth(globex))
+    error = denied(counters.GetCounter, GET, auth(globex))
+    assert (error.code, error.info.reason) == (grpc.StatusCode.NOT_FOUND, "COUNTER_NOT_FOUND")
+    error = denied(
+        counters.IssueNumbers, pb.IssueNumbersRequest(counter_type=INVOICE), auth(globex)
+    )
+    assert (error.code, error.info.reason) == (grpc.StatusCode.NOT_FOUND, "COUNTER_NOT_FOUND")
     assert counters.GetCounter(GET, metadata=auth(acme)).current_value == 10
 
 

@@ -3,15 +3,14 @@
 import subprocess
 import sys
 
-import pytest
-
 from tests import postgres
 from tests.processes import ROOT, service_env
+from tests.tools import missing
 
 
 def test_the_benchmark_harness_runs_every_scenario():
     if postgres.find_bin_dir() is None:
-        pytest.skip("make bench needs PostgreSQL's server binaries")
+        missing("make bench needs PostgreSQL's server binaries")
     result = subprocess.run(
         [sys.executable, "-m", "tests.bench", "--smoke"],
         cwd=ROOT, env=service_env(), capture_output=True, text=True, timeout=300,
@@ -21,6 +20,7 @@ def test_the_benchmark_harness_runs_every_scenario():
     for scenario in (
         "no-op baseline",
         "no-op baseline, grpc.aio server",
+        "no-op baseline, grpc.aio + thread pool (the service's type)",
         "AdvanceCounter, spread counters",
         "IssueNumbers, one hot counter",
         "IssueNumbers, idempotent replay",

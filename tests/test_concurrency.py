@@ -2,7 +2,6 @@
 
 import random
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -12,20 +11,21 @@ from sqlalchemy import func, select
 
 from service.db import models
 from tests.conftest import auth
+from tests.tools import Threads
 
 THREADS = 32
 INVOICE = pb.COUNTER_TYPE_INVOICE
 
 
 def run_in_threads(work, threads=THREADS):  # type: ignore[no-untyped-def]
-    barrier = threading.Barrier(threads)
+    """work(0), ..., work(threads - 1), started together; fails if one raises or hangs."""
+    barrier = threading.Barrier(threads, timeout=60)
 
     def start(index):  # type: ignore[no-untyped-def]
         barrier.wait()
         return work(index)
 
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(start, range(threads)))
+    return Threads([lambda i=i: start(i) for i in range(threads)], name="racer").results(600)
 
 
 def test_32_threads_issuing_200_numbers_each_get_6400_contiguous_numbers(server, key, database):

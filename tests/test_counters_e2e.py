@@ -8,6 +8,7 @@ from sqlalchemy import Engine, event, select
 from service.db import models
 from tests.conftest import auth
 from tests.errors import from_status, rich_error
+from tests.tools import violations
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
 
@@ -92,7 +93,7 @@ def test_creating_a_counter_requires_a_prefix_and_writes_nothing(counters, key, 
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert error.info.reason == "PREFIX_REQUIRED"
     assert error.info.domain == "arcus.counters.v1"
-    assert error.violations == {"prefix": "PREFIX_REQUIRED"}
+    assert violations(error) == {"prefix": "PREFIX_REQUIRED"}
     assert counter_rows(database) == []
     assert events(database) == []
 
@@ -120,14 +121,14 @@ def test_bad_input_is_invalid_argument_and_writes_nothing(
     )
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert error.info.reason == reason
-    assert error.violations == {field: reason}
+    assert violations(error) == {field: reason}
     assert counter_rows(database) == []
 
 
 def test_every_violation_is_reported_at_once(counters, key):
     request = pb.AdvanceCounterRequest(counter_type=0, advance_to=-5, prefix="\t", padding=13)
     error = failure(counters.AdvanceCounter, request, metadata=auth(key))
-    assert error.violations == {
+    assert violations(error) == {
         "counter_type": "COUNTER_TYPE_REQUIRED",
         "advance_to": "ADVANCE_TO_NEGATIVE",
         "prefix": "PREFIX_NOT_PRINTABLE",
@@ -161,9 +162,9 @@ def test_batch_gives_each_item_its_own_result_in_order(counters, key, database):
     assert not results[1].response.advanced and results[1].response.counter.current_value == 50
     po = from_status(results[2].status)
     assert po.info.reason == "PREFIX_REQUIRED"
-    assert po.violations == {"counters[2].prefix": "PREFIX_REQUIRED"}
+    assert violations(po) == {"counters[2].prefix": "PREFIX_REQUIRED"}
     quote = from_status(results[3].status)
-    assert quote.violations == {"counters[3].padding": "PADDING_OUT_OF_RANGE"}
+    assert violations(quote) == {"counters[3].padding": "PADDING_OUT_OF_RANGE"}
     assert not results[2].HasField("response")
     assert results[4].response.advanced and results[4].response.previous_value == 50
     # The failing items wrote nothing and rolled back none of the others.
@@ -182,7 +183,7 @@ def test_batch_of_0_or_51_fails_whole_and_writes_nothing(counters, key, database
         metadata=auth(key),
     )
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.violations == {"counters": "BATCH_SIZE_OUT_OF_RANGE"}
+    assert violations(error) == {"counters": "BATCH_SIZE_OUT_OF_RANGE"}
     assert counter_rows(database) == []
 
 
@@ -196,7 +197,7 @@ def test_batch_items_apply_in_request_order_even_on_one_counter(counters, key, d
     results = counters.BatchAdvanceCounters(
         pb.BatchAdvanceCountersRequest(counters=items), metadata=auth(key)
     ).results
-    assert from_status(results[0].status).violations == {"counters[0].prefix": "PREFIX_REQUIRED"}
+    assert violations(from_status(results[0].status)) == {"counters[0].prefix": "PREFIX_REQUIRED"}
     assert [
         (r.response.created, r.response.advanced, r.response.previous_value) for r in results[1:]
     ] == [(True, True, 0), (False, False, 10), (False, True, 10)]
@@ -333,7 +334,7 @@ def test_get_counter(counters, key):
     assert error.info.reason == "COUNTER_NOT_FOUND"
     assert error.info.metadata["counter_type"] == "po"
     error = failure(counters.GetCounter, pb.GetCounterRequest(), metadata=auth(key))
-    assert error.violations == {"counter_type": "COUNTER_TYPE_REQUIRED"}
+    assert violations(error) == {"counter_type": "COUNTER_TYPE_REQUIRED"}
 
 
 def test_list_counters_pages_through_every_counter(counters, key):
@@ -380,7 +381,7 @@ def test_list_counters_rejects_bad_paging(counters, key, request_fields, field, 
         counters.ListCounters, pb.ListCountersRequest(**request_fields), metadata=auth(key)
     )
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.violations == {field: reason}
+    assert violations(error) == {field: reason}
 
 
 def test_audit_events_name_the_key_and_follow_the_changes_in_time(counters, keys, database):
@@ -439,7 +440,7 @@ def test_issue_count_out_of_range(counters, key, database, count):
         pb.IssueNumbersRequest(counter_type=INVOICE, count=count),
         metadata=auth(key),
     )
-    assert error.violations == {"count": "COUNT_OUT_OF_RANGE"}
+    assert violations(error) == {"count": "COUNT_OUT_OF_RANGE"}
     assert counter_rows(database) == [("invoice", 1)]
 
 
@@ -471,7 +472,7 @@ def test_issue_past_int64_is_out_of_range_and_writes_nothing(counters, key, data
     error = failure(
         counters.IssueNumbers, pb.IssueNumbersRequest(counter_type=INVOICE), metadata=auth(key)
     )
-    assert error.code == grpc.StatusCode.OUT_OF_RANGE
+    assert (error.code, error.info.reason) == (grpc.StatusCode.OUT_OF_RANGE, "COUNTER_EXHAUSTED")
     # An exhausted counter still reports itself, with no next number.
     counter = counters.GetCounter(pb.GetCounterRequest(counter_type=INVOICE), metadata=auth(key))
     assert counter.current_value == top

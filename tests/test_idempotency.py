@@ -1,9 +1,10 @@
 """Idempotency keys on every mutating RPC: replay, reuse, races, expiry, isolation."""
 
-import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -11,7 +12,7 @@ import pytest
 from arcus.counters.v1 import counters_pb2 as cpb
 from arcus.receivables.v1 import advances_pb2 as apb
 from google.protobuf.field_mask_pb2 import FieldMask
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select, text
 
 from service.db import models
 from service.db.models import Base
@@ -22,6 +23,7 @@ from tests.advances import Client, advance_message, payload
 from tests.conftest import auth
 from tests.errors import rich_error
 from tests.processes import cli
+from tests.tools import Threads, violations, wait_for
 
 COUNTERS = "/arcus.counters.v1.CounterService/"
 ADVANCES = "/arcus.receivables.v1.AdvanceService/"
@@ -147,6 +149,15 @@ MUTATING = [
 ]  # fmt: skip
 
 
+# How the RPCs that cannot run twice fail when sent again without the key; the others run.
+AGAIN_WITHOUT_A_KEY = {
+    "DeleteAdvance": (grpc.StatusCode.NOT_FOUND, "ADVANCE_NOT_FOUND"),
+    "SubmitAdvance": (grpc.StatusCode.FAILED_PRECONDITION, "ADVANCE_NOT_DRAFT"),
+    "ReverseAdvance": (grpc.StatusCode.FAILED_PRECONDITION, "ADVANCE_REVERSED"),
+    "UnapplyAdvance": (grpc.StatusCode.FAILED_PRECONDITION, "NOT_APPLIED_TO_INVOICE"),
+}
+
+
 @pytest.mark.parametrize("rpc", MUTATING)
 def test_a_replay_returns_the_same_bytes_and_changes_nothing(channel, key, database, world, rpc):
     method, request = mutating_calls(world)[rpc]
@@ -159,8 +170,14 @@ def test_a_replay_returns_the_same_bytes_and_changes_nothing(channel, key, datab
         assert again == first  # byte-identical
     assert snapshot(database) == after_first  # counters, rows and audit trail untouched
     # Without the key the same request runs again (or fails: the first already ran).
-    with contextlib.suppress(grpc.RpcError):
-        raw_call(channel, method, request, key)
+    try:
+        _, replayed = raw_call(channel, method, request, key)
+        assert not replayed
+        outcome = (grpc.StatusCode.OK, "")
+    except grpc.RpcError as caught:
+        error = rich_error(caught)
+        outcome = (error.code, error.info.reason)
+    assert outcome == AGAIN_WITHOUT_A_KEY.get(rpc, (grpc.StatusCode.OK, ""))
 
 
 def test_every_mutating_rpc_is_covered_and_reads_are_not():
@@ -205,6 +222,28 @@ def test_32_racing_callers_with_one_key_get_one_block_of_numbers(server, key, da
         )
 
 
+@contextmanager
+def executing(engine: Engine) -> Iterator[dict[int, str]]:
+    """The statements being executed on `engine` right now, by thread."""
+    running: dict[int, str] = {}
+
+    def before(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        running[threading.get_ident()] = statement
+
+    def after(*args) -> None:  # type: ignore[no-untyped-def]
+        running.pop(threading.get_ident(), None)
+
+    listeners = [("before_cursor_execute", before), ("after_cursor_execute", after),
+                 ("handle_error", after)]  # fmt: skip
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    try:
+        yield running
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+
+
 def test_a_call_still_in_flight_is_waited_for_then_replayed(server, key, database):
     target = f"127.0.0.1:{server.port}"
     with grpc.insecure_channel(target) as channel:
@@ -219,22 +258,46 @@ def test_a_call_still_in_flight_is_waited_for_then_replayed(server, key, databas
     request = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=2)
     # Hold the counter's row (PostgreSQL) or the write lock (SQLite) so that the first
     # call cannot finish; the second arrives while it is in flight.
-    with database.connect() as blocker:
+    with (
+        executing(database) as statements,
+        database.connect() as blocker,
+        grpc.insecure_channel(target) as channel,
+    ):
         held = blocker.begin()  # SQLite: BEGIN IMMEDIATE, the write lock
         blocker.execute(select(models.Counter).with_for_update())  # PostgreSQL: the row
-        with ThreadPoolExecutor(2) as pool, grpc.insecure_channel(target) as channel:
-            calls = [
-                pool.submit(raw_call, channel, COUNTERS + "IssueNumbers", request, key, "slow")
-                for _ in range(2)
-            ]
-            time.sleep(0.5)  # let both reach the database; neither can finish
-            assert not any(c.done() for c in calls)
-            held.commit()
-            results = [c.result(timeout=30) for c in calls]
-    assert results[0][0] == results[1][0]
-    assert sorted(replayed for _, replayed in results) == [False, True]
+
+        def waiting_for_locks() -> int:
+            if database.dialect.name == "postgresql":
+                # The first call on the counter's row, the second on the first's key.
+                waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                return blocker.execute(waiting).scalar_one()
+            # SQLite: a writer waits for the write lock inside BEGIN IMMEDIATE.
+            return list(statements.values()).count("BEGIN IMMEDIATE")
+
+        def issue() -> tuple[tuple[bytes, bool], float]:
+            result = raw_call(channel, COUNTERS + "IssueNumbers", request, key, "slow")
+            return result, time.monotonic()
+
+        calls = Threads([issue, issue], name="slow")
+        # Both calls are in the server, each on a database connection of its own (the
+        # server shares this engine) and waiting for a lock: neither can finish.
+        wait_for(
+            lambda: waiting_for_locks() == 2 and database.pool.checkedout() == 1 + 2,
+            30,
+            "both calls waiting in the database, beside the blocker",
+        )
+        assert calls.done() == [False, False]
+        releasing_at = time.monotonic()
+        held.commit()
+        results = calls.results(timeout=30)
+    assert all(finished > releasing_at for _, finished in results)  # both waited for it
+    (first, first_replayed), (second, second_replayed) = (result for result, _ in results)
+    assert first == second
+    assert sorted([first_replayed, second_replayed]) == [False, True]  # exactly one replayed
     with database.connect() as conn:
         assert conn.execute(select(models.Counter.current_value)).scalar_one() == 9  # issued once
+        issues = select(func.count()).where(models.CounterEvent.action == "issue")
+        assert conn.execute(issues).scalar_one() == 1
 
 
 def test_the_same_key_with_another_request_is_refused(channel, key, database, world):
@@ -278,7 +341,7 @@ def test_keys_are_scoped_to_the_rpc_the_entity_and_the_mode(channel, keys, datab
 
 def test_a_failed_call_stores_nothing_so_a_corrected_retry_runs(channel, key, database, world):
     method = COUNTERS + "IssueNumbers"
-    with pytest.raises(grpc.RpcError):
+    with pytest.raises(grpc.RpcError) as caught:
         raw_call(
             channel,
             method,
@@ -286,7 +349,8 @@ def test_a_failed_call_stores_nothing_so_a_corrected_retry_runs(channel, key, da
             key,
             "k-3",
         )
-    with pytest.raises(grpc.RpcError):  # a business-rule failure: no such counter
+    assert violations(rich_error(caught.value)) == {"count": "COUNT_OUT_OF_RANGE"}
+    with pytest.raises(grpc.RpcError) as caught:  # a business-rule failure: no such counter
         raw_call(
             channel,
             method,
@@ -294,6 +358,8 @@ def test_a_failed_call_stores_nothing_so_a_corrected_retry_runs(channel, key, da
             key,
             "k-3",
         )
+    error = rich_error(caught.value)
+    assert (error.code, error.info.reason) == (grpc.StatusCode.NOT_FOUND, "COUNTER_NOT_FOUND")
     assert records(database) == 0
     issued, replayed = raw_call(
         channel,
@@ -316,6 +382,47 @@ def test_after_24_hours_a_key_is_new_again(channel, key, database, world, clock)
     clock.now += timedelta(hours=25)
     other = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=1)
     assert raw_call(channel, method, other, key, "k-4")[1] is False  # not "reused" either
+
+
+def test_a_record_is_live_until_exactly_24_hours(channel, key, database, world, clock):
+    """Live while younger than 24 hours: replayed a microsecond before, new again at 24 h."""
+    method, request = mutating_calls(world)["IssueNumbers"]
+    created = clock.now
+    first, replayed = raw_call(channel, method, request, key, "k-edge")
+    assert not replayed
+    clock.now = created + timedelta(hours=24) - timedelta(microseconds=1)
+    assert raw_call(channel, method, request, key, "k-edge") == (first, True)
+    clock.now = created + timedelta(hours=24)
+    again, replayed = raw_call(channel, method, request, key, "k-edge")
+    assert not replayed and again != first  # ran anew: new numbers
+    assert raw_call(channel, method, request, key, "k-edge") == (again, True)  # its own record
+
+
+def test_purge_deletes_in_batches(channel, key, database, world, clock, monkeypatch):
+    from service.idempotency import store
+
+    monkeypatch.setattr(store, "PURGE_BATCH", 2)
+    method, request = mutating_calls(world)["IssueNumbers"]
+    assert records(database) == 0
+    for n in range(5):
+        raw_call(channel, method, request, key, f"old-{n}")
+    clock.now += timedelta(hours=24)
+    raw_call(channel, method, request, key, "live")
+    deletes = []
+
+    def count_deletes(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("DELETE FROM IDEMPOTENCY_RECORDS"):
+            deletes.append(statement)
+
+    event.listen(database, "before_cursor_execute", count_deletes)
+    try:
+        assert Idempotency(UnitOfWork(database), clock).purge() == 5
+    finally:
+        event.remove(database, "before_cursor_execute", count_deletes)
+    assert len(deletes) == 3  # 2 + 2 + 1: a batch short of PURGE_BATCH is the last
+    assert records(database) == 1
+    assert raw_call(channel, method, request, key, "live")[1] is True  # the live one stayed
+    assert raw_call(channel, method, request, key, "old-0")[1] is False  # purged: new again
 
 
 def test_purge_deletes_only_expired_records(channel, key, database, world, clock):
@@ -376,9 +483,7 @@ def test_bad_keys_are_invalid_argument_before_anything_runs(channel, key, databa
     call = channel.unary_unary(method)
     with pytest.raises(grpc.RpcError) as caught:
         call(request.SerializeToString(), metadata=[*auth(key), ("idempotency-key", bad)])
-    error = rich_error(caught.value)
-    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert error.violations == {"idempotency-key": "IDEMPOTENCY_KEY_INVALID"}
+    assert violations(rich_error(caught.value)) == {"idempotency-key": "IDEMPOTENCY_KEY_INVALID"}
     assert records(database) == 0
     assert snapshot(database) == before
 
@@ -446,7 +551,8 @@ def test_a_keyed_batch_failing_unexpectedly_stores_nothing(channel, key, databas
     monkeypatch.setattr(CounterRepository, "lock", broken)
     with pytest.raises(grpc.RpcError) as caught:
         raw_call(channel, COUNTERS + "BatchAdvanceCounters", request, key, "part")
-    assert rich_error(caught.value).code == grpc.StatusCode.INTERNAL
+    error = rich_error(caught.value)
+    assert (error.code, error.info.reason) == (grpc.StatusCode.INTERNAL, "INTERNAL")
     assert records(database) == 0
     assert snapshot(database)["counters"] == []
     monkeypatch.setattr(CounterRepository, "lock", real_lock)
@@ -469,5 +575,5 @@ def test_keys_with_edge_spaces_or_in_binary_are_refused(channel, key, database, 
     method, request = mutating_calls(world)["IssueNumbers"]
     with pytest.raises(grpc.RpcError) as caught:
         channel.unary_unary(method)(request.SerializeToString(), metadata=[*auth(key), *metadata])
-    assert rich_error(caught.value).violations == {"idempotency-key": "IDEMPOTENCY_KEY_INVALID"}
+    assert violations(rich_error(caught.value)) == {"idempotency-key": "IDEMPOTENCY_KEY_INVALID"}
     assert records(database) == 0

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from tests.processes import ROOT, served
+from tests.tools import missing
 
 NODE_DIR = ROOT / "tests" / "interop" / "node"
 
@@ -16,12 +17,13 @@ NODE_DIR = ROOT / "tests" / "interop" / "node"
 def node() -> str:
     found = shutil.which("node")
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("node is required in CI for the interop test")
-        pytest.skip("node is not installed: the Node.js interop test needs it")
+        missing("node is not installed: the Node.js interop test needs it")
     if not (NODE_DIR / "node_modules" / "@grpc" / "grpc-js").exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            missing("npm is not installed: the Node.js interop test needs it for its packages")
         subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
             cwd=NODE_DIR, check=True, capture_output=True, timeout=600,
         )  # fmt: skip
     return found

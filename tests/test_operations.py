@@ -5,7 +5,6 @@ import json
 import signal
 import sqlite3
 import subprocess
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -16,7 +15,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.client import connect
 from service.server import ServeOptions, Tls, run_server
+from tests.errors import rich_error
+from tests.postgres import free_port
 from tests.processes import served
+from tests.tools import Threads, violations, wait_for
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
 
@@ -39,13 +41,23 @@ def test_one_json_log_line_per_rpc_and_never_the_key(tmp_path):
             arcus.with_idempotency_key("retry-1").counters.IssueNumbers(
                 pb.IssueNumbersRequest(counter_type=INVOICE)
             )
-            with pytest.raises(grpc.RpcError):
+            with pytest.raises(grpc.RpcError) as caught:
                 arcus.counters.GetCounter(pb.GetCounterRequest(counter_type=pb.COUNTER_TYPE_PO))
+            error = rich_error(caught.value)
+            assert (error.code, error.info.reason) == (
+                grpc.StatusCode.NOT_FOUND,
+                "COUNTER_NOT_FOUND",
+            )
         with (
             connect(server.address, "ark_live_ent_" + "x" * 32) as stranger,
-            pytest.raises(grpc.RpcError),
+            pytest.raises(grpc.RpcError) as caught,
         ):
             stranger.counters.GetCounter(pb.GetCounterRequest(counter_type=INVOICE))
+        error = rich_error(caught.value)
+        assert (error.code, error.info.reason) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "API_KEY_INVALID",
+        )
     rpcs = [line for line in log_lines(server.stderr) if line.get("logger") == "service.rpc"]
     assert [(r["method"].rsplit("/", 1)[1], r["code"]) for r in rpcs] == [
         ("AdvanceCounter", "OK"),
@@ -72,10 +84,11 @@ def test_metrics_are_scraped_over_http(database, keys):
                 pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=5, prefix="I")
             )
             arcus.counters.IssueNumbers(pb.IssueNumbersRequest(counter_type=INVOICE, count=7))
-            with pytest.raises(grpc.RpcError):
+            with pytest.raises(grpc.RpcError) as caught:
                 arcus.counters.IssueNumbers(
                     pb.IssueNumbersRequest(counter_type=INVOICE, count=5000)
                 )
+            assert violations(rich_error(caught.value)) == {"count": "COUNT_OUT_OF_RANGE"}
         with urllib.request.urlopen(
             f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=10
         ) as reply:
@@ -154,8 +167,18 @@ def test_tls_settings_fail_fast(tmp_path):
     assert "TLS_CERT_FILE" in result.stderr and "cannot read it" in result.stderr
 
 
+def pool_checked_out(metrics: str) -> float:
+    """The served process's database connections in use, from its /metrics."""
+    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith("arcus_db_pool_checked_out "):
+                return float(line.split()[1])
+    raise AssertionError("no arcus_db_pool_checked_out in /metrics")
+
+
 def test_sigterm_drains_health_then_finishes_calls_in_flight(tmp_path):
-    with served(tmp_path, GRPC_GRACE_SECONDS="20") as server:
+    metrics = f"127.0.0.1:{free_port()}"
+    with served(tmp_path, GRPC_GRACE_SECONDS="20", METRICS_LISTEN=metrics) as server:
         key = (tmp_path / "var" / "dev-api-key").read_text().strip()
         # Hold SQLite's write lock so that a call is still in flight when SIGTERM comes.
         holder = sqlite3.connect(tmp_path / "var" / "arcus.sqlite3", isolation_level=None)
@@ -163,25 +186,27 @@ def test_sigterm_drains_health_then_finishes_calls_in_flight(tmp_path):
         channel = grpc.insecure_channel(server.address)
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
         assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
-        outcome = {}
 
-        def in_flight() -> None:
+        def in_flight() -> pb.AdvanceCounterResponse:
             with connect(server.address, key) as arcus:
-                outcome["reply"] = arcus.counters.AdvanceCounter(
+                return arcus.counters.AdvanceCounter(
                     pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=9, prefix="I")
                 )
 
-        caller = threading.Thread(target=in_flight)
-        caller.start()
-        threading.Event().wait(0.5)  # the call reaches the database and waits on the lock
+        caller = Threads([in_flight], name="in-flight")
+        # Until the call is in the server on a database connection, waiting for the lock
+        # (it cannot finish before the ROLLBACK below; nothing else holds a connection
+        # for more than an instant).
+        wait_for(lambda: pool_checked_out(metrics) >= 1, 30, "the call on a connection")
+        assert caller.done() == [False]
         server.process.send_signal(signal.SIGTERM)
         assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING  # drained first
         watch.cancel()
         assert server.process.poll() is None  # still finishing the call in flight
         holder.execute("ROLLBACK")
         holder.close()
-        caller.join(timeout=30)
-        assert outcome["reply"].counter.next_number == "I0000010"  # it completed, not cut off
+        [reply] = caller.results(timeout=30)
+        assert reply.counter.next_number == "I0000010"  # it completed, not cut off
         assert server.process.wait(timeout=30) == 0
         channel.close()
     assert '"shutting down' in server.stderr.read_text()

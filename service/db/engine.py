@@ -1,5 +1,6 @@
 """Engine creation: the embedded SQLite default or DATABASE_URL (PostgreSQL via psycopg 3)."""
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
+from service.db import watchdog
 from service.db.watchdog import Watchdog
 
 DEFAULT_SQLITE_PATH = Path("var") / "arcus.sqlite3"
@@ -76,8 +78,23 @@ def _postgresql_engine(
     if timeout is not None:
         _watch(engine, timeout)
         _server_timeouts(engine, timeout)
+    _connect_by_deadline(engine)
     _ping_after_idle(engine)
     return engine
+
+
+def _connect_by_deadline(engine: Engine) -> None:
+    """A new connection waits no longer than the RPC it serves may (libpq counts whole
+    seconds, 2 at least), nor than CONNECT_TIMEOUT."""
+
+    @event.listens_for(engine, "do_connect")
+    def _bounded_connect(dialect: Any, _record: Any, _cargs: Any, cparams: Any) -> None:
+        remaining = watchdog.remaining()
+        if remaining is None:
+            return
+        if remaining <= 0:  # the caller has left: no point in connecting for it
+            raise dialect.loaded_dbapi.OperationalError("the call's deadline has passed")
+        cparams["connect_timeout"] = max(2, min(CONNECT_TIMEOUT, math.ceil(remaining)))
 
 
 def _watch(engine: Engine, timeout: float) -> None:

@@ -16,6 +16,8 @@ T = TypeVar("T")
 
 # PostgreSQL: serialization_failure, deadlock_detected.
 _CONFLICTS = {"40001", "40P01"}
+# PostgreSQL: query_canceled (statement_timeout), lock_not_available (lock_timeout).
+_TIMED_OUT = {"57014", "55P03"}
 # PostgreSQL classes 08 (connection exception) and 57P (operator intervention: shutdown).
 _GONE_PREFIXES = ("08", "57P")
 
@@ -37,6 +39,13 @@ def translate(error: DBAPIError) -> Exception:
             "the database aborted the transaction to resolve a conflict with another; "
             "it was retried and still conflicts: try again",
             metadata={"sqlstate": sqlstate or "SQLITE_BUSY"},
+        )
+    if sqlstate in _TIMED_OUT:
+        return Unavailable(
+            "DATABASE_TIMEOUT",
+            "the database did not finish in time (a lock held elsewhere, or overload): "
+            "try again shortly",
+            metadata={"sqlstate": sqlstate},
         )
     if _is_id_collision(error):
         return TransientConflict(

@@ -40,6 +40,12 @@ def bounded(deadline: float | None) -> Iterator[None]:
         _call_deadline.reset(token)
 
 
+def remaining() -> float | None:
+    """Seconds left before the deadline of the RPC being served; None without one."""
+    deadline = _call_deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
 def interrupter_for(dbapi_connection: object) -> Callable[[], None] | None:
     """How to break a wait on this driver connection, or None if it cannot be broken."""
     interrupt = getattr(dbapi_connection, "interrupt", None)  # sqlite3
@@ -65,6 +71,7 @@ def interrupter_for(dbapi_connection: object) -> Callable[[], None] | None:
 class _Watch:
     deadline: float
     interrupt: Callable[[], None]
+    callers: bool  # the deadline is the caller's (who has left), not the server's bound
     fired: bool = False
 
 
@@ -83,12 +90,11 @@ class Watchdog:
         interrupt = interrupter_for(dbapi_connection)
         if interrupt is None:
             return
-        deadline = self.monotonic() + self.bound
+        bound = self.monotonic() + self.bound
         caller = _call_deadline.get()
-        if caller is not None:
-            deadline = min(deadline, caller)
+        deadline = bound if caller is None else min(bound, caller)
         with self._lock:
-            self._watches[record] = _Watch(deadline, interrupt)
+            self._watches[record] = _Watch(deadline, interrupt, deadline != bound)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="db-watchdog", daemon=True)
                 self._thread.start()
@@ -109,7 +115,12 @@ class Watchdog:
                         watch.fired = True
                         self.fired += 1
                         watch.interrupt()
-                        log.warning("a database call passed its deadline and was broken off")
+                        if watch.callers:
+                            log.info("a database call outlived its caller's deadline: broken off")
+                        else:
+                            log.warning(
+                                "a database call took longer than %gs: broken off", self.bound
+                            )
 
 
 def _close(interrupt: Callable[[], None]) -> None:

@@ -58,7 +58,9 @@ class Call:
     """What the guard needs to know of an RPC, whatever the server type."""
 
     metadata: Metadata
-    peer: Callable[[], str]  # asked only for the log line
+    # Read on the event loop when the call starts: a grpc.aio context must not be touched
+    # from a worker thread once its call has ended (its peer() then reads freed memory).
+    peer: str
     deadline: float | None  # time.monotonic() by which the caller wants its answer
     gone: Callable[[], bool]  # the caller cancelled, or its deadline passed
 
@@ -125,7 +127,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if scope is None or handler.unary_unary is None:
             return grpc.unary_unary_rpc_method_handler(_refused_async(method))
         serialize = handler.response_serializer or (lambda message: message)
-        handle = self.handle(method, scope, handler.unary_unary)
+        handle = self.handle(method, scope, handler.unary_unary, serialize)
 
         def answer(request: Any, call: Call) -> Reply:
             """The reply, its response serialized here in the worker thread: the event
@@ -141,7 +143,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             gone = threading.Event()
             call = Call(
                 tuple(context.invocation_metadata() or ()),
-                context.peer,
+                context.peer(),
                 deadline_after(context.time_remaining()),
                 gone.is_set,
             )
@@ -180,7 +182,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         def guarded(request: Any, context: grpc.ServicerContext) -> Any:
             call = Call(
                 tuple(context.invocation_metadata()),
-                context.peer,
+                _peer(context),
                 deadline_after(context.time_remaining()),
                 lambda: not context.is_active(),
             )
@@ -250,7 +252,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 if self._observability is not None:
                     elapsed = time.perf_counter() - started
-                    record = CallRecord(method, code, elapsed, call.peer(), **seen)
+                    record = CallRecord(method, code, elapsed, call.peer, **seen)
                     self._observability.call(record)
 
         return handled
@@ -260,6 +262,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 _CANCELLED = to_grpc_status(
     status_pb2.Status(code=code_pb2.CANCELLED, message="the caller cancelled or timed out")
 )
+
+
+def _peer(context: grpc.ServicerContext) -> str:
+    try:
+        return context.peer()
+    except NotImplementedError:  # grpcio-testing's context has no peer
+        return ""
 
 
 def package_of(method: str) -> str:

@@ -15,6 +15,7 @@ from service.db.uow import UnitOfWork
 from service.server import all_scopes, run_server
 from tests import postgres
 from tests.errors import rich_error
+from tests.tools import missing
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
 
@@ -23,7 +24,7 @@ INVOICE = pb.COUNTER_TYPE_INVOICE
 def cluster():  # type: ignore[no-untyped-def]
     bin_dir = postgres.find_bin_dir()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries not found")
+        missing("PostgreSQL server binaries not found")
     own = postgres.start_cluster(bin_dir)  # its own: this test stops it
     yield own
     own.stop()

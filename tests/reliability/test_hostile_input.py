@@ -1,11 +1,27 @@
-"""Property-based hostile input: arbitrary requests for every RPC, built from the
-descriptors, get OK or a well-formed error, never UNKNOWN/INTERNAL, and write nothing
-invalid."""
+"""Property-based hostile input for every RPC (methods found from the descriptors).
+
+Each example sends one request, drawn from a mix (see fuzz_requests.py): arbitrary
+messages built from the descriptor; valid requests built against objects the example first
+makes through the API; valid requests with fields replaced by arbitrary values. It goes
+with no idempotency key, a fresh one, or now and then a fresh one sent twice with the same
+request (and always the first OK answer to a key of a mutating RPC is retried so).
+Every answer must be OK or a well-formed error (never UNKNOWN/INTERNAL, always a
+google.rpc.Status with an ErrorInfo); a valid request must answer OK; what an OK answer
+says must be what a read returns afterwards; a replay must return the same bytes. After
+each RPC's run the database must hold nothing invalid, and the RPC must have answered OK
+both with an idempotency key and without one.
+"""
+
+from collections import Counter, defaultdict
+from itertools import pairwise
+from uuid import uuid4
 
 import grpc
 import pytest
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message_factory import GetMessageClass
+from arcus.counters.v1 import counters_pb2 as cpb
+from arcus.receivables.v1 import advances_pb2 as apb
+from google.protobuf import text_format
+from google.protobuf.message import Message
 from grpc_status import rpc_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,98 +29,203 @@ from sqlalchemy import func, select
 
 from service.auth.scopes import method_scopes
 from service.db import models
+from service.rpc.methods import mutating_methods
 from service.server import SERVICES
 from tests.conftest import auth
 from tests.errors import from_status
-
-WEIRD = [
-    "", " ", "0", "-3", "1e5", "12.345", "500", "0.01", "9" * 40, "2024-02-30", "2024-06-13",
-    "\x00", "\u202e", "\U0001d518\U0001d52b", "INV-", "ark_live_ent_x", "*", "items",
-    "items.txn_amount",
-    "payment_information", "state", "customer.id", "1", "18446744073709551616", "NaN",
-]  # fmt: skip
-TEXT = st.one_of(
-    st.sampled_from(WEIRD), st.text(max_size=40), st.text(min_size=1000, max_size=5000)
-)
-INTS = {
-    FieldDescriptor.TYPE_INT32: st.integers(-(2**31), 2**31 - 1),
-    FieldDescriptor.TYPE_INT64: st.integers(-(2**63), 2**63 - 1),
-    FieldDescriptor.TYPE_ENUM: st.integers(-3, 40),
-    FieldDescriptor.TYPE_BOOL: st.booleans(),
-}
-
-
-def message_of(descriptor: Descriptor, depth: int = 0) -> st.SearchStrategy:
-    """Arbitrary instances of a message: every field maybe set, to anything its type allows."""
-    cls = GetMessageClass(descriptor)
-    fields = {}
-    for field in descriptor.fields:
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
-            if depth > 4 or field.message_type.full_name.startswith("google.protobuf.Timestamp"):
-                continue
-            value = message_of(field.message_type, depth + 1)
-        elif field.type == FieldDescriptor.TYPE_STRING:
-            value = TEXT
-        elif field.type in INTS:
-            value = INTS[field.type]
-        else:
-            continue
-        if field.is_repeated:
-            value = st.lists(value, max_size=3 if depth else 4)
-        fields[field.name] = st.one_of(st.none(), value)
-
-    def build(values: dict) -> object:
-        message = cls()
-        for name, value in values.items():
-            if value is None:
-                continue
-            field = descriptor.fields_by_name[name]
-            if field.is_repeated:
-                getattr(message, name).extend(value)
-            elif field.type == FieldDescriptor.TYPE_MESSAGE:
-                getattr(message, name).CopyFrom(value)
-            else:
-                setattr(message, name, value)
-        return message
-
-    return st.fixed_dictionaries(fields).map(build)
-
+from tests.reliability.fuzz_requests import World, message_of, mutated
 
 METHODS = {
-    f"/{service.full_name}/{method.name}": method.input_type
+    method.name: (f"/{service.full_name}/{method.name}", method.input_type)
     for service in SERVICES
     for method in service.methods
 }
-assert set(METHODS) == set(method_scopes(SERVICES))
+assert {path for path, _ in METHODS.values()} == set(method_scopes(SERVICES))
+assert set(METHODS) == set(World.BUILDERS)
+MUTATING = {path.rsplit("/", 1)[1] for path in mutating_methods(SERVICES)}
+# Answers an Advance: what it says must be what GetAdvance then returns.
+ANSWER_ADVANCE = {
+    "CreateAdvance", "GetAdvance", "UpdateAdvance", "SubmitAdvance", "ReverseAdvance",
+    "ApplyAdvance", "UnapplyAdvance",
+}  # fmt: skip
+# The RPCs that create objects (none of which this test's run of them deletes): the table
+# and column of what they created, and the column's value from what check_answer returns.
+CREATES = {
+    "CreateAdvance": (models.Advance, models.Advance.id, int),
+    "AdvanceCounter": (models.Counter, models.Counter.counter_type, str.lower),
+    "BatchAdvanceCounters": (models.Counter, models.Counter.counter_type, str.lower),
+}
+EXAMPLES = 100
+
+# 4 in 10 valid, 3 mutated, 3 arbitrary. No key on 4 in 10, a fresh key on 4, and on 2 a
+# fresh key sent twice with the same request (a retry: the second answer must be a replay).
+KINDS = st.sampled_from(["valid"] * 4 + ["mutated"] * 3 + ["arbitrary"] * 3)
+KEY_USES = st.sampled_from(["none"] * 4 + ["fresh"] * 4 + ["replay"] * 2)
 
 # PostgreSQL is the stricter of the two (no NUL in text, typed columns): run there.
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
 
-def invariants_hold(engine) -> None:  # type: ignore[no-untyped-def]
-    """Nothing invalid was written: every advance has lines that add up to its totals."""
-    with engine.connect() as conn:
-        sums = dict(
-            conn.execute(
-                select(
-                    models.AdvanceLine.advance_id, func.sum(models.AdvanceLine.txn_amount)
-                ).group_by(models.AdvanceLine.advance_id)
-            ).all()
+def shown(request: Message, idempotency_key: str | None) -> str:
+    """The request exactly, to reproduce a failure with."""
+    text = text_format.MessageToString(request, as_one_line=True, as_utf8=False)
+    return f"{type(request).__name__} {{{text}}} (idempotency-key {idempotency_key!r})"
+
+
+def send(call, key: str, request: Message, idempotency_key: str | None):  # type: ignore[no-untyped-def]
+    """(code, response bytes or None, replayed); fails on an answer that is not OK and
+    not a well-formed error."""
+    metadata = auth(key) + ([("idempotency-key", idempotency_key)] if idempotency_key else [])
+    try:
+        response, rpc = call.with_call(request.SerializeToString(), metadata=metadata, timeout=30)
+    except grpc.RpcError as error:
+        where = shown(request, idempotency_key)
+        assert error.code() not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (
+            f"{error.code().name} {error.details()!r} for {where}"
         )
-        for key, total in conn.execute(select(models.Advance.id, models.Advance.txn_total_entered)):
-            assert sums.get(key) == total, f"advance {key}: lines {sums.get(key)} != total {total}"
-        for value, padding in conn.execute(
-            select(models.Counter.current_value, models.Counter.padding)
-        ):
-            assert value >= 0 and 1 <= padding <= 12
+        status = rpc_status.from_call(error)
+        assert status is not None, f"no google.rpc.Status for {error.code().name} for {where}"
+        from_status(status)  # asserts it carries an ErrorInfo
+        return error.code(), None, False
+    replayed = dict(rpc.initial_metadata()).get("idempotent-replayed") == "true"
+    return grpc.StatusCode.OK, response, replayed
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
-def test_arbitrary_requests_get_ok_or_a_well_formed_error(channel, key, database, method, proof):
-    seen: dict[str, int] = {}
+def check_answer(world: World, rpc: str, request: Message, response: bytes) -> list[str]:
+    """What the OK answer says is what reads now return; the objects it created."""
+    metadata = world.metadata
+    if rpc in ANSWER_ADVANCE:
+        advance = apb.Advance.FromString(response)
+        assert world.client.get(advance.key) == advance, f"{rpc} answered what is not stored"
+        return [advance.key] if rpc == "CreateAdvance" else []
+    if rpc == "DeleteAdvance":
+        with pytest.raises(grpc.RpcError) as caught:
+            world.client.get(request.key)  # type: ignore[attr-defined]
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND, "a deleted advance is still there"
+        return []
+    answers: list[cpb.AdvanceCounterResponse] = []
+    if rpc == "AdvanceCounter":
+        answers = [cpb.AdvanceCounterResponse.FromString(response)]
+    elif rpc == "IssueNumbers":
+        issued = cpb.IssueNumbersResponse.FromString(response)
+        assert len(issued.numbers) == issued.last_value - issued.first_value + 1
+        answers = [cpb.AdvanceCounterResponse(counter=issued.counter)]
+    elif rpc == "BatchAdvanceCounters":
+        batch = cpb.BatchAdvanceCountersResponse.FromString(response)
+        assert len(batch.results) == len(request.counters)  # type: ignore[attr-defined]
+        for result in batch.results:
+            if result.status.code == 0:
+                answers.append(result.response)
+            else:  # a failed item's status is well formed too
+                assert result.status.code not in (2, 13), f"item UNKNOWN/INTERNAL: {result}"
+                from_status(result.status)
+    last = {a.counter.counter_type: a.counter for a in answers}  # items apply in order
+    for counter_type, counter in last.items():
+        stored = world.counters.GetCounter(
+            cpb.GetCounterRequest(counter_type=counter_type), metadata=metadata
+        )
+        assert stored == counter, f"{rpc} answered a counter that is not stored"
+    return [
+        cpb.CounterType.Name(a.counter.counter_type).removeprefix("COUNTER_TYPE_")
+        for a in answers
+        if a.created
+    ]
+
+
+def invariants_hold(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Nothing invalid was written. Returns how many rows of each kind there are."""
+    with engine.connect() as conn:
+        line = models.AdvanceLine
+        lines = {
+            row[0]: tuple(map(int, row[1:]))
+            for row in conn.execute(
+                select(line.advance_id, func.sum(line.txn_amount), func.sum(line.base_amount))
+                .group_by(line.advance_id)
+            )
+        }  # fmt: skip
+        application = models.AdvanceApplication
+        in_effect = {
+            row[0]: tuple(map(int, row[1:]))
+            for row in conn.execute(
+                select(
+                    application.advance_id,
+                    func.sum(application.amount),
+                    func.sum(application.base_amount),
+                )
+                .where(application.unapply_time.is_(None))
+                .group_by(application.advance_id)
+            )
+        }
+        ever_applied = set(conn.execute(select(application.advance_id).distinct()).scalars())
+        advances = conn.execute(select(models.Advance)).all()
+        for a in advances:
+            what = f"advance {a.id} ({a.state})"
+            assert lines.get(a.id) == (a.txn_total_entered, a.total_entered), (
+                f"{what}: lines {lines.get(a.id)} != totals {a.txn_total_entered, a.total_entered}"
+            )
+            paid = in_effect.get(a.id, (0, 0))
+            assert paid == (a.txn_total_paid, a.total_paid), (
+                f"{what}: applications in effect {paid} != paid {a.txn_total_paid, a.total_paid}"
+            )
+            assert a.ever_applied == (a.id in ever_applied), f"{what}: ever_applied wrong"
+            assert (a.reversed_date is not None) == (a.state == "reversed"), what
+            if a.state in ("draft", "reversed"):
+                assert paid == (0, 0), f"{what} has applications in effect"
+            elif a.txn_total_paid == 0:
+                assert a.state == "posted", what
+            elif a.txn_total_paid < a.txn_total_entered:
+                assert a.state == "partially_applied", what
+            else:
+                assert a.state == "fully_applied", what
+                assert a.total_paid == a.total_entered, f"{what}: base left due when fully paid"
+        counters = conn.execute(select(models.Counter)).all()
+        for c in counters:
+            assert c.current_value >= 0 and 1 <= c.padding <= 12, c.counter_type
+            assert len(c.prefix) <= 20 and c.prefix.isprintable(), c.counter_type
+        # Each counter's audit trail is one chain, from its creation to its current value,
+        # every advance and issue moving it forwards.
+        chains: dict[tuple[str, str, str], list] = defaultdict(list)
+        events = models.CounterEvent
+        for event in conn.execute(select(events).order_by(events.id)):
+            chains[(event.entity_id, event.mode, event.counter_type)].append(event)
+        for c in counters:
+            chain = chains.pop((c.entity_id, c.mode, c.counter_type), [])
+            assert chain and chain[0].action == "create" and chain[0].old_value is None, (
+                f"counter {c.counter_type}: no create event first"
+            )
+            for before, event in pairwise(chain):
+                assert event.action in ("advance", "issue"), (c.counter_type, event.action)
+                assert event.old_value == before.new_value < event.new_value, (
+                    f"counter {c.counter_type}: event {event.id} {event.action} "
+                    f"{event.old_value} -> {event.new_value} after {before.new_value}"
+                )
+            assert chain[-1].new_value == c.current_value, f"counter {c.counter_type}"
+        assert not chains, f"events of counters that do not exist: {list(chains)}"
+        record = models.IdempotencyRecord
+        unanswered = conn.execute(
+            select(func.count()).select_from(record).where(record.response.is_(None))
+        ).scalar_one()
+        assert unanswered == 0, "idempotency records committed without their response"
+        return {
+            "advances": len(advances),
+            "applications": conn.execute(
+                select(func.count()).select_from(application)
+            ).scalar_one(),
+            "counters": len(counters),
+        }
+
+
+@pytest.mark.parametrize("rpc", sorted(METHODS))
+def test_fuzzed_requests_get_ok_or_a_well_formed_error(channel, key, database, rpc, proof):
+    method, descriptor = METHODS[rpc]
+    call = channel.unary_unary(method)  # bytes in, bytes out
+    world = World(channel, key)
+    seen: Counter[str] = Counter()
+    answers: Counter[str] = Counter()
+    created: list[str] = []
 
     @settings(
-        max_examples=15,
+        max_examples=EXAMPLES,
         deadline=None,
         derandomize=True,  # the same examples every run: a failure reproduces
         suppress_health_check=[
@@ -113,28 +234,68 @@ def test_arbitrary_requests_get_ok_or_a_well_formed_error(channel, key, database
             HealthCheck.data_too_large,
         ],
     )
-    @given(message_of(METHODS[method]))
-    def one(request):  # type: ignore[no-untyped-def]
-        call = channel.unary_unary(method)
-        try:
-            call(
-                request.SerializeToString(),
-                metadata=[*auth(key), ("idempotency-key", "")][:2],
-                timeout=30,
+    @given(st.data())
+    def one(data):  # type: ignore[no-untyped-def]
+        kind = data.draw(KINDS, label="kind")
+        use = data.draw(KEY_USES, label="idempotency key")
+        if kind == "arbitrary":
+            request = data.draw(message_of(descriptor), label="arbitrary request")
+        else:
+            request = world.valid(rpc, data)
+            if kind == "mutated":
+                request = mutated(data, request)
+        idempotency_key = None if use == "none" else f"fuzz-{uuid4()}"
+        code, response, replayed = send(call, key, request, idempotency_key)
+        assert not replayed, f"a fresh key was replayed: {shown(request, idempotency_key)}"
+        if kind == "valid":
+            assert code == grpc.StatusCode.OK, (
+                f"a valid request answered {code.name}: {shown(request, idempotency_key)}"
             )
-            seen["OK"] = seen.get("OK", 0) + 1
-        except grpc.RpcError as error:
-            assert error.code() not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (
-                f"{error.code()} {error.details()} for {request}"
-            )
-            status = rpc_status.from_call(error)
-            assert status is not None, f"no google.rpc.Status for {error.code()}"
-            from_status(status)  # asserts it carries an ErrorInfo
-            seen[error.code().name] = seen.get(error.code().name, 0) + 1
+        # A retry with the same key: drawn now and then, and always for the first OK
+        # answer to a key, so that every mutating RPC's run replays at least once.
+        first_ok = code == grpc.StatusCode.OK and idempotency_key and not seen["replayed"]
+        if use == "replay" or (first_ok and rpc in MUTATING):
+            seen["twice"] += 1
+            again, response_again, replayed = send(call, key, request, idempotency_key)
+            assert again == code, f"replayed as {again.name}: {shown(request, idempotency_key)}"
+            if code == grpc.StatusCode.OK and rpc in MUTATING:
+                assert replayed and response_again == response, (
+                    f"not replayed byte for byte: {shown(request, idempotency_key)}"
+                )
+                seen["replayed"] += 1
+            elif rpc not in MUTATING:  # a read ignores the key
+                assert not replayed, f"a read was replayed: {shown(request, idempotency_key)}"
+        seen[kind] += 1
+        if code == grpc.StatusCode.OK:
+            answers["OK with key" if idempotency_key else "OK without key"] += 1
+            assert response is not None
+            created.extend(check_answer(world, rpc, request, response))
+        else:
+            answers[code.name] += 1
 
     one()
-    invariants_hold(database)
-    proof(f"{sum(seen.values())} arbitrary requests: {seen}")
+    rows = invariants_hold(database)
+    errors = ", ".join(f"{code} {n}" for code, n in sorted(answers.items()) if "OK" not in code)
+    proof(
+        f"{rpc}: {sum(answers.values())} examples ({seen['valid']} valid, "
+        f"{seen['mutated']} mutated, {seen['arbitrary']} arbitrary), "
+        f"OK {answers['OK with key']} with key / {answers['OK without key']} without, "
+        f"{errors or 'no errors'}; {seen['twice']} sent twice with one key "
+        f"({seen['replayed']} OK replayed); {len(created)} created by it; "
+        f"in the database {rows}"
+    )
+    assert answers["OK with key"] >= 1 and answers["OK without key"] >= 1, answers
+    assert seen["replayed"] >= 1 or rpc not in MUTATING, f"{rpc}: no OK answer was replayed"
+    if rpc in CREATES:  # the data really was written, and is still there
+        table, column, to_value = CREATES[rpc]
+        assert created, f"{rpc} created nothing"
+        with database.connect() as conn:
+            stored = conn.execute(
+                select(func.count())
+                .select_from(table)
+                .where(column.in_([to_value(name) for name in created]))
+            ).scalar_one()
+        assert stored == len(created), f"{rpc} created {len(created)}, {stored} are stored"
 
 
 def test_a_megabyte_string_is_refused_cleanly(channel, key, database):

@@ -1,7 +1,5 @@
 """200 calls in flight at once: no deadlock, the DB pool holds, excess load is shed."""
 
-import time
-
 import grpc
 import pytest
 from arcus.counters.v1 import counters_pb2 as pb
@@ -11,6 +9,7 @@ from sqlalchemy import select
 from service.db import models
 from service.server import MAX_MESSAGE_BYTES, ServeOptions, run_server
 from tests.conftest import auth
+from tests.tools import wait_for
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -39,7 +38,16 @@ def test_200_calls_in_flight_are_served_or_shed_never_stuck(database, key, proof
                 stubs[i % 4].IssueNumbers.future(issue, metadata=auth(key), timeout=60)
                 for i in range(200)
             ]
-            time.sleep(2)
+            # Until every call has reached the server: past the limit, refused at once; the
+            # rest held, every worker on a connection waiting for the row.
+            wait_for(
+                lambda: (
+                    sum(c.done() for c in calls) >= 200 - options.max_concurrent_rpcs
+                    and database.pool.checkedout() >= options.max_workers + 1
+                ),  # type: ignore[attr-defined]
+                60,
+                "the calls past the limit refused, the workers waiting on their connections",
+            )
             shed_at_once = sum(c.done() for c in calls)
             in_use = database.pool.checkedout()  # type: ignore[attr-defined]
             held.commit()

@@ -19,6 +19,7 @@ from service.db.engine import make_engine
 from service.server import ServeOptions, run_server
 from tests.conftest import auth
 from tests.postgres import free_port
+from tests.tools import missing, run_in_threads
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 INVOICE = pb.COUNTER_TYPE_INVOICE
@@ -35,7 +36,7 @@ def bouncer(database):  # type: ignore[no-untyped-def]
     """PgBouncer on a free loopback port, transaction pooling, in front of the test database."""
     binary = _pgbouncer()
     if binary is None:
-        pytest.skip("pgbouncer is not installed (CI installs it)")
+        missing("pgbouncer is not installed (CI installs it)")
     target = make_url(database.url)
     directory = Path(tempfile.mkdtemp(prefix="arcus-pgbouncer-"))
     as_postgres: list[str] = []
@@ -109,11 +110,7 @@ def test_the_counter_load_runs_through_pgbouncer_transaction_pooling(bouncer, da
                     with lock:
                         issued.append(reply.first_value)
 
-        threads = [threading.Thread(target=client) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
+        run_in_threads([client] * 16, timeout=120)  # each ends in time, without raising
     engine.dispose()
     assert sorted(issued) == list(range(1, 16 * 40 + 1))
     proof(f"{len(issued)} IssueNumbers through PgBouncer (transaction pooling): contiguous, unique")

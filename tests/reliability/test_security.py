@@ -80,7 +80,10 @@ def test_every_rpc_refuses_missing_bad_and_revoked_keys_and_missing_scopes(
         without = keys.create(scopes=sorted(all_scopes() - {scope}))
         issued.append(without)
         error = call(channel, method, cpb.ListCountersRequest(), auth(without))
-        assert error.code == grpc.StatusCode.PERMISSION_DENIED, request_type
+        assert (error.code, error.info.reason) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            "SCOPE_MISSING",
+        ), request_type
         assert error.info.metadata["required_scope"] == scope
         checks += 1
     log_text = "\n".join(record.getMessage() + repr(record.__dict__) for record in caplog.records)
@@ -88,6 +91,22 @@ def test_every_rpc_refuses_missing_bad_and_revoked_keys_and_missing_scopes(
     proof(
         f"{len(METHODS)} RPCs x 5 refusals = {checks} checks; {len(issued)} keys, none in the logs"
     )
+
+
+_ADVANCE_NOT_FOUND = (grpc.StatusCode.NOT_FOUND, "ADVANCE_NOT_FOUND")
+_COUNTER_NOT_FOUND = (grpc.StatusCode.NOT_FOUND, "COUNTER_NOT_FOUND")
+# How each RPC that fails refuses requests_on(...) from another tenant.
+REFUSED_TO_A_STRANGER = {
+    "AdvanceCounter": (grpc.StatusCode.INVALID_ARGUMENT, "PREFIX_REQUIRED"),
+    "GetCounter": _COUNTER_NOT_FOUND,
+    "IssueNumbers": _COUNTER_NOT_FOUND,
+    "CreateAdvance": (grpc.StatusCode.INVALID_ARGUMENT, "FIELD_REQUIRED"),
+    **dict.fromkeys(
+        ["GetAdvance", "UpdateAdvance", "DeleteAdvance", "SubmitAdvance", "ReverseAdvance",
+         "ApplyAdvance", "UnapplyAdvance"],
+        _ADVANCE_NOT_FOUND,
+    ),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(("entity", "mode"), [("globex", "live"), ("acme", "test")])
@@ -119,7 +138,7 @@ def test_no_rpc_reaches_another_tenants_objects(
             error = rich_error(caught)
             # NOT_FOUND on the owner's objects; a create or advance without a prefix
             # fails as it would for anyone: the stranger has no such counter.
-            assert error.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT), name
+            assert (error.code, error.info.reason) == REFUSED_TO_A_STRANGER[name], name
             continue
         # What succeeds acts on the stranger's own data only.
         if name == "ListCounters":
