@@ -222,3 +222,18 @@ def test_help_lists_every_command():
     assert result.returncode == 0
     for command in ("serve", "migrate", "keys", "entities", "idempotency"):
         assert command in result.stdout
+
+
+def test_health_check_and_list_answer_anyone(channel, caplog):
+    """Health/Check and Health/List (which reflection advertises) need no key, and List
+    answers rather than failing with a logged traceback."""
+    health = health_pb2_grpc.HealthStub(channel)
+    check = health.Check(health_pb2.HealthCheckRequest(service="arcus.counters.v1.CounterService"))
+    assert check.status == health_pb2.HealthCheckResponse.SERVING
+    listed = health.List(health_pb2.HealthListRequest())
+    assert {name: s.status for name, s in listed.statuses.items()} == {
+        "": health_pb2.HealthCheckResponse.SERVING,
+        "arcus.counters.v1.CounterService": health_pb2.HealthCheckResponse.SERVING,
+        "arcus.receivables.v1.AdvanceService": health_pb2.HealthCheckResponse.SERVING,
+    }
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
