@@ -15,14 +15,14 @@ from sqlalchemy.exc import OperationalError
 from service import logs
 from service.auth.keys import generate_key, validate_entity_id, validate_new_key
 from service.auth.store import KeyStore
-from service.config import ConfigError, Settings
+from service.config import ConfigError, Settings, described
 from service.db.engine import make_engine
 from service.db.migrate import is_up_to_date, upgrade
 from service.db.uow import UnitOfWork
 from service.entities.store import EntityStore
 from service.errors import InvalidArgument, ServiceError, Violations
 from service.idempotency.store import Idempotency
-from service.server import ServeOptions, Tls, all_scopes, run_server
+from service.server import all_scopes, run_server
 from service.values import parse_currency, parse_date
 
 log = logging.getLogger("service")
@@ -36,7 +36,7 @@ def open_database(settings: Settings) -> Engine:
     if settings.embedded:
         migrate(settings)
     engine = make_engine(
-        settings.database_url,
+        settings.database,
         pool_size=settings.max_workers,
         prepared_statements=settings.prepared_statements,
         timeout=settings.database_timeout_seconds,
@@ -48,7 +48,7 @@ def open_database(settings: Settings) -> Engine:
 
 def migrate(settings: Settings) -> None:
     """Brings the schema up to date, with no time bound: a migration may rightly run long."""
-    engine = make_engine(settings.database_url, pool_size=1)
+    engine = make_engine(settings.database, pool_size=1)
     try:
         upgrade(engine)
     finally:
@@ -88,29 +88,12 @@ def serve(settings: Settings) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    tls = None
-    if settings.tls_cert is not None and settings.tls_key is not None:
-        tls = Tls(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
-    options = ServeOptions(
-        listen=settings.listen,
-        max_workers=settings.max_workers,
-        max_concurrent_rpcs=settings.max_concurrent_rpcs,
-        grace_seconds=settings.grace_seconds,
-        tls=tls,
-        metrics_listen=settings.metrics_listen,
-        sweep_every=settings.idempotency_sweep_seconds,
-        key_cache_seconds=settings.key_cache_seconds,
-        keepalive_seconds=settings.keepalive_seconds,
-        max_connection_idle_seconds=settings.max_connection_idle_seconds,
-        max_connection_age_seconds=settings.max_connection_age_seconds,
-        max_connection_age_grace_seconds=settings.max_connection_age_grace_seconds,
-    )
-    with run_server(engine, options) as running:
+    with run_server(engine, settings) as running:
         log.info(
             "serving on %s (port %d, %s)%s",
             settings.listen,
             running.port,
-            "TLS" if tls else "plaintext",
+            "TLS" if settings.tls_cert else "plaintext",
             f"; metrics on port {running.metrics_port}" if running.metrics_port else "",
         )
         stop.wait()
@@ -190,7 +173,17 @@ def idempotency_purge(settings: Settings) -> None:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve gRPC on GRPC_LISTEN (default 127.0.0.1:50051)")
+    commands.add_parser(
+        "serve",
+        help="serve gRPC on GRPC_LISTEN (default 127.0.0.1:50051)",
+        description="Serves gRPC until SIGTERM or SIGINT. Settings come from these "
+        "environment variables; a bad value stops the service at once with one line.",
+        epilog="\n".join(
+            f"  {name:<38} {default or '(empty)':<16} {meaning}"
+            for name, default, meaning in described()
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands.add_parser("migrate", help="bring the database schema up to date")
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(

@@ -26,15 +26,10 @@ from sqlalchemy import Engine, text
 
 from service.advances.service import Advances
 from service.advances.servicer import AdvanceServicer
-from service.auth.cache import DEFAULT_TTL_SECONDS, KeyCache
+from service.auth.cache import KeyCache
 from service.auth.scopes import method_scopes
 from service.auth.store import KeyStore
-from service.config import (
-    DEFAULT_KEEPALIVE_SECONDS,
-    DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS,
-    DEFAULT_MAX_CONNECTION_AGE_SECONDS,
-    DEFAULT_MAX_CONNECTION_IDLE_SECONDS,
-)
+from service.config import Settings
 from service.counters.service import Counters
 from service.counters.servicer import CounterServicer
 from service.db import watchdog
@@ -48,10 +43,6 @@ from service.rpc.methods import mutating_methods
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# Handler threads. Python runs one at a time; more threads waiting on the database only
-# add GIL handoffs: with 8, AdvanceCounter ran 1.2 x and IssueNumbers 1.5 x as fast
-# as with 32 (see BENCHMARKS.md).
-DEFAULT_WORKERS = 8
 
 # The services this server offers, as descriptors (their methods carry the scopes).
 SERVICES = (
@@ -63,20 +54,11 @@ SERVICES = (
 # The largest request accepted: a batch of 50 or an advance of 500 lines is far smaller.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
-# Connections (see README, "Limits"): each is checked with a ping after this much silence
-# and closed if the ping goes unanswered for KEEPALIVE_TIMEOUT; closed after this long
-# without calls; and recycled after this age (a call still running then has the grace to
-# finish). A connection that has not finished its HTTP/2 handshake in time is dropped.
+# Connections (see README, "Limits"): a keepalive ping unanswered this long closes the
+# connection; a client may ping no more often than MIN_CLIENT_PING_INTERVAL without calls
+# in flight (twice more and its connection is closed: gRPC's "too_many_pings").
 KEEPALIVE_TIMEOUT_SECONDS = 20.0
-DEFAULT_HANDSHAKE_SECONDS = 10.0
-# A client may ping no more often than this without calls in flight; twice more and
-# its connection is closed (gRPC's "too_many_pings").
 MIN_CLIENT_PING_INTERVAL_SECONDS = 10.0
-
-# Health follows the database: probed this often, NOT_SERVING when a probe fails or is
-# not answered within DEFAULT_PROBE_TIMEOUT_SECONDS.
-DEFAULT_PROBE_SECONDS = 1.0
-DEFAULT_PROBE_TIMEOUT_SECONDS = 2.0
 
 
 def all_scopes() -> frozenset[str]:
@@ -104,52 +86,19 @@ class _ReflectionPool:
             return found.file
 
 
-@dataclass(frozen=True)
-class Tls:
-    """The server's certificate and key (PEM); with client_ca, clients must present a
-    certificate it signed."""
-
-    cert: bytes
-    key: bytes
-    client_ca: bytes | None = None
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    listen: str = "127.0.0.1:0"
-    max_workers: int = DEFAULT_WORKERS
-    # Calls running or queued for a worker; past this, RESOURCE_EXHAUSTED at once.
-    max_concurrent_rpcs: int = 256
-    grace_seconds: float = 10.0
-    tls: Tls | None = None
-    metrics_listen: str = ""  # HOST:PORT for /metrics; "" for none
-    sweep_every: float = 600.0
-    clock: Clock = system_clock
-    # How long a server remembers a key it has looked up: a revoked key keeps working
-    # here for at most this long. 0 looks every key up on every call.
-    key_cache_seconds: float = DEFAULT_TTL_SECONDS
-    monotonic: Callable[[], float] = time.monotonic
-    keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
-    max_connection_idle_seconds: float = DEFAULT_MAX_CONNECTION_IDLE_SECONDS
-    max_connection_age_seconds: float = DEFAULT_MAX_CONNECTION_AGE_SECONDS
-    max_connection_age_grace_seconds: float = DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS
-    handshake_seconds: float = DEFAULT_HANDSHAKE_SECONDS
-    probe_every: float = DEFAULT_PROBE_SECONDS
-    probe_timeout: float = DEFAULT_PROBE_TIMEOUT_SECONDS
-
-    def channel_options(self) -> list[tuple[str, int]]:
-        ms = lambda seconds: int(seconds * 1000)  # noqa: E731
-        return [
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.keepalive_time_ms", ms(self.keepalive_seconds)),
-            ("grpc.keepalive_timeout_ms", ms(KEEPALIVE_TIMEOUT_SECONDS)),
-            ("grpc.max_connection_idle_ms", ms(self.max_connection_idle_seconds)),
-            ("grpc.max_connection_age_ms", ms(self.max_connection_age_seconds)),
-            ("grpc.max_connection_age_grace_ms", ms(self.max_connection_age_grace_seconds)),
-            ("grpc.server_handshake_timeout_ms", ms(self.handshake_seconds)),
-            ("grpc.http2.min_ping_interval_without_data_ms", ms(MIN_CLIENT_PING_INTERVAL_SECONDS)),
-            ("grpc.http2.max_ping_strikes", 2),
-        ]
+def channel_options(settings: Settings) -> list[tuple[str, int]]:
+    ms = lambda seconds: int(seconds * 1000)  # noqa: E731
+    return [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.keepalive_time_ms", ms(settings.keepalive_seconds)),
+        ("grpc.keepalive_timeout_ms", ms(KEEPALIVE_TIMEOUT_SECONDS)),
+        ("grpc.max_connection_idle_ms", ms(settings.max_connection_idle_seconds)),
+        ("grpc.max_connection_age_ms", ms(settings.max_connection_age_seconds)),
+        ("grpc.max_connection_age_grace_ms", ms(settings.max_connection_age_grace_seconds)),
+        ("grpc.server_handshake_timeout_ms", ms(settings.handshake_seconds)),
+        ("grpc.http2.min_ping_interval_without_data_ms", ms(MIN_CLIENT_PING_INTERVAL_SECONDS)),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]
 
 
 class Health(health.aio.HealthServicer):
@@ -221,7 +170,7 @@ def build_server(
     engine: Engine,
     keys: KeyCache,
     executor: futures.Executor,
-    options: ServeOptions,
+    settings: Settings,
     tokens: PageTokens,
     idempotency: Idempotency | None = None,
     observability: Observability | None = None,
@@ -241,8 +190,8 @@ def build_server(
         interceptors=[interceptor],
         # Excess load is shed, not queued without bound: past this many calls in flight
         # (running or waiting for a worker) a call is refused with RESOURCE_EXHAUSTED.
-        maximum_concurrent_rpcs=options.max_concurrent_rpcs,
-        options=options.channel_options(),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        options=channel_options(settings),
     )
     counters = CounterServicer(Counters(uow, tokens), observability)
     counters_pb2_grpc.add_CounterServiceServicer_to_server(counters, server)
@@ -310,31 +259,36 @@ class _HealthProbe:
 
 
 @contextmanager
-def run_server(engine: Engine, options: ServeOptions | None = None) -> Iterator[RunningServer]:
-    """Serves until the block ends, then stops gracefully. A listen port of 0 picks a
-    free port (see RunningServer.port)."""
-    options = options or ServeOptions()
+def run_server(
+    engine: Engine,
+    settings: Settings,
+    clock: Clock = system_clock,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[RunningServer]:
+    """Serves `settings.listen` until the block ends, then stops gracefully. A listen port
+    of 0 picks a free port (see RunningServer.port). `clock` and `monotonic` are the
+    wall and the monotonic clocks (tests move them)."""
     uow = UnitOfWork(engine)
-    idempotency = Idempotency(uow, options.clock)
+    idempotency = Idempotency(uow, clock)
     observability = Observability(engine)
-    keys = KeyCache(KeyStore(uow).find_by_hash, options.key_cache_seconds, options.monotonic)
+    keys = KeyCache(KeyStore(uow).find_by_hash, settings.key_cache_seconds, monotonic)
     tokens = PageTokens(load_secret(uow, PAGE_TOKENS))
-    executor = futures.ThreadPoolExecutor(options.max_workers, thread_name_prefix="rpc")
+    executor = futures.ThreadPoolExecutor(settings.max_workers, thread_name_prefix="rpc")
     loop = _Loop()
 
     async def start() -> tuple[grpc.aio.Server, Health, int]:
         server, health_servicer = build_server(
-            engine, keys, executor, options, tokens, idempotency, observability
+            engine, keys, executor, settings, tokens, idempotency, observability
         )
-        if options.tls is None:
-            port = server.add_insecure_port(options.listen)
+        if settings.tls_cert is None or settings.tls_key is None:
+            port = server.add_insecure_port(settings.listen)
         else:
             credentials = grpc.ssl_server_credentials(
-                [(options.tls.key, options.tls.cert)],
-                root_certificates=options.tls.client_ca,
-                require_client_auth=options.tls.client_ca is not None,
+                [(settings.tls_key, settings.tls_cert)],
+                root_certificates=settings.tls_client_ca,
+                require_client_auth=settings.tls_client_ca is not None,
             )
-            port = server.add_secure_port(options.listen, credentials)
+            port = server.add_secure_port(settings.listen, credentials)
         if port == 0:
             raise OSError("the address is in use or not valid")
         for name in ("", *(service.full_name for service in SERVICES)):
@@ -347,18 +301,18 @@ def run_server(engine: Engine, options: ServeOptions | None = None) -> Iterator[
     except Exception as error:
         loop.close()
         executor.shutdown()
-        raise OSError(f"cannot listen on {options.listen}: {error}") from error
+        raise OSError(f"cannot listen on {settings.listen}: {error}") from error
     metrics_port = (
-        observability.serve_metrics(options.metrics_listen) if options.metrics_listen else None
+        observability.serve_metrics(settings.metrics_listen) if settings.metrics_listen else None
     )
     running = RunningServer(port, health_servicer, observability, metrics_port, server, loop)
     stop_background = threading.Event()
     background = [
-        _every(options.sweep_every, stop_background, lambda: _sweep(idempotency)),
+        _every(settings.idempotency_sweep_seconds, stop_background, lambda: _sweep(idempotency)),
         _every(
-            options.probe_every,
+            settings.health_probe_seconds,
             stop_background,
-            _HealthProbe(uow, running, options.probe_timeout),
+            _HealthProbe(uow, running, settings.health_probe_timeout_seconds),
         ),
     ]
     try:
@@ -367,7 +321,7 @@ def run_server(engine: Engine, options: ServeOptions | None = None) -> Iterator[
         stop_background.set()
         for thread in background:
             thread.join()
-        running.stop(grace=options.grace_seconds)
+        running.stop(grace=settings.grace_seconds)
         executor.shutdown(wait=True, cancel_futures=True)
         loop.close()
         observability.close()

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, func, select
 from service.db import models
 from service.db.uow import UnitOfWork
 from service.entities.store import EntityStore
-from tests.conftest import auth
 from tests.errors import RichError, rich_error
+from tests.support import auth
 
 # The reference's create example, as proto JSON (enum values by their proto names).
 REFERENCE_CREATE: dict[str, Any] = {

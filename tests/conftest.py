@@ -9,7 +9,6 @@ PostgreSQL test fails instead of skipping (tests.tools.missing).
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +22,9 @@ from service.db.engine import make_engine
 from service.db.migrate import upgrade
 from service.db.models import Base
 from service.db.uow import UnitOfWork
-from service.server import RunningServer, ServeOptions, all_scopes, run_server
+from service.server import RunningServer, all_scopes, run_server
 from tests import postgres
+from tests.support import LOCAL
 from tests.tools import missing
 
 BACKENDS = ("sqlite", "postgresql")
@@ -143,7 +143,7 @@ def database(
 
 @pytest.fixture
 def server(database: Engine) -> Iterator[RunningServer]:
-    with run_server(database) as running:
+    with run_server(database, LOCAL) as running:
         yield running
 
 
@@ -156,18 +156,6 @@ def channel(server: RunningServer) -> Iterator[grpc.Channel]:
 @pytest.fixture
 def counters(channel: grpc.Channel) -> counters_pb2_grpc.CounterServiceStub:
     return counters_pb2_grpc.CounterServiceStub(channel)
-
-
-@contextmanager
-def counters_served(
-    database: Engine, options: ServeOptions
-) -> Iterator[counters_pb2_grpc.CounterServiceStub]:
-    """A CounterService stub to a server of its own, run with `options`."""
-    with (
-        run_server(database, options) as running,
-        grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
-    ):
-        yield counters_pb2_grpc.CounterServiceStub(channel)
 
 
 @dataclass
@@ -192,7 +180,3 @@ def keys(database: Engine) -> Keys:
 def key(keys: Keys) -> str:
     """A live key of entity `acme` with every scope."""
     return keys.create()
-
-
-def auth(key: str) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {key}")]

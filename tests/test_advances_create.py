@@ -16,7 +16,7 @@ from tests.advances import (
     nothing_written,
     payload,
 )
-from tests.conftest import auth
+from tests.support import auth
 from tests.tools import violations
 
 STATE = pb.AdvanceState

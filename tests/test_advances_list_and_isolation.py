@@ -18,7 +18,7 @@ from service.db.secrets import PAGE_TOKENS, load_secret
 from service.db.uow import UnitOfWork
 from service.pagination import PageTokens
 from tests.advances import Client, payload
-from tests.conftest import auth
+from tests.support import auth
 
 S = pb.AdvanceState
 FULL, BASIC = pb.ADVANCE_VIEW_FULL, pb.ADVANCE_VIEW_BASIC

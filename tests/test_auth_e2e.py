@@ -8,9 +8,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from service.auth.store import KeyStore
 from service.db.uow import UnitOfWork
-from service.server import ServeOptions
-from tests.conftest import auth, counters_served
 from tests.errors import rich_error
+from tests.support import auth, counters_served, local_settings
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
 GET = pb.GetCounterRequest(counter_type=INVOICE)
@@ -56,8 +55,8 @@ def test_a_revoked_key_is_refused_once_the_servers_memory_of_it_expires(keys, da
     key = keys.create()
     store = KeyStore(UnitOfWork(database))
     now = [1000.0]
-    options = ServeOptions(key_cache_seconds=5, monotonic=lambda: now[0])
-    with counters_served(database, options) as counters:
+    options = local_settings(key_cache_seconds=5)
+    with counters_served(database, options, monotonic=lambda: now[0]) as counters:
         counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))
         [record] = store.list_keys()
         store.revoke(record.id)
@@ -76,7 +75,7 @@ def test_a_revoked_key_is_refused_once_the_servers_memory_of_it_expires(keys, da
 def test_without_the_key_cache_revocation_is_immediate(keys, database):
     key = keys.create()
     store = KeyStore(UnitOfWork(database))
-    with counters_served(database, ServeOptions(key_cache_seconds=0)) as counters:
+    with counters_served(database, local_settings(key_cache_seconds=0)) as counters:
         counters.ListCounters(pb.ListCountersRequest(), metadata=auth(key))
         [record] = store.list_keys()
         store.revoke(record.id)

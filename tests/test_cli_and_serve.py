@@ -10,10 +10,9 @@ from arcus.counters.v1 import counters_pb2_grpc
 from sqlalchemy import Engine, select
 
 from service.db import models
-from service.server import ServeOptions
-from tests.conftest import auth, counters_served
 from tests.errors import rich_error
 from tests.processes import cli, served
+from tests.support import auth, counters_served, local_settings
 from tests.tools import missing
 
 
@@ -24,7 +23,7 @@ def url_of(engine: Engine) -> str:
 @pytest.fixture
 def counters_without_key_cache(database):  # type: ignore[no-untyped-def]
     """A server that looks every key up on every call, so a revocation shows at once."""
-    with counters_served(database, ServeOptions(key_cache_seconds=0)) as counters:
+    with counters_served(database, local_settings(key_cache_seconds=0)) as counters:
         yield counters
 
 
@@ -233,3 +232,17 @@ def test_a_bad_setting_fails_fast_in_one_line(tmp_path, env, complaint):
     )
     assert len(result.stderr.strip().splitlines()) == 1  # no traceback
     assert not (tmp_path / "var").exists()  # nothing was started or written
+
+
+def test_every_setting_is_in_serve_help_and_the_readme(tmp_path):
+    """One list of settings (service/config.py): `serve --help` prints it, and the README's
+    table names every variable in it."""
+    from service.config import described
+    from tests.processes import ROOT
+
+    result = cli("serve", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    readme = (ROOT / "README.md").read_text()
+    for variable, default, _ in described():
+        assert variable in result.stdout and default in result.stdout, variable
+        assert f"`{variable}`" in readme, variable

@@ -10,7 +10,7 @@ from arcus.counters.v1 import counters_pb2_grpc
 from sqlalchemy import func, select
 
 from service.db import models
-from tests.conftest import auth
+from tests.support import auth
 from tests.tools import Threads
 
 THREADS = 32

@@ -6,8 +6,8 @@ from arcus.counters.v1 import counters_pb2 as pb
 from sqlalchemy import Engine, event, select
 
 from service.db import models
-from tests.conftest import auth
 from tests.errors import from_status, rich_error
+from tests.support import auth
 from tests.tools import violations
 
 INVOICE = pb.COUNTER_TYPE_INVOICE

@@ -18,11 +18,11 @@ from service.db import models
 from service.db.models import Base
 from service.db.uow import UnitOfWork
 from service.idempotency.store import Idempotency
-from service.server import ServeOptions, run_server
+from service.server import run_server
 from tests.advances import Client, advance_message, payload
-from tests.conftest import auth
 from tests.errors import rich_error
 from tests.processes import cli
+from tests.support import auth, local_settings
 from tests.tools import Threads, violations, wait_for
 
 COUNTERS = "/arcus.counters.v1.CounterService/"
@@ -44,7 +44,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def server(database, clock):  # the conftest server, on a clock the test moves
-    with run_server(database, ServeOptions(clock=clock)) as running:
+    with run_server(database, local_settings(), clock=clock) as running:
         yield running
 
 
@@ -441,7 +441,9 @@ def test_the_cli_purges_and_the_server_sweeps(database, key, tmp_path):
     url = database.url.render_as_string(hide_password=False)
     clock = FakeClock(datetime.now(UTC) - timedelta(hours=30))  # records made 30 hours ago
     with (
-        run_server(database, ServeOptions(clock=clock, sweep_every=3600)) as running,
+        run_server(
+            database, local_settings(idempotency_sweep_seconds=3600), clock=clock
+        ) as running,
         grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
     ):
         for k in ("a", "b"):
@@ -458,7 +460,9 @@ def test_the_cli_purges_and_the_server_sweeps(database, key, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "purged 2 idempotency records" in result.stdout
     with (
-        run_server(database, ServeOptions(clock=clock, sweep_every=0.05)) as running,
+        run_server(
+            database, local_settings(idempotency_sweep_seconds=0.05), clock=clock
+        ) as running,
         grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
     ):
         raw_call(

@@ -14,10 +14,11 @@ from arcus.counters.v1 import counters_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.client import connect
-from service.server import ServeOptions, Tls, run_server
+from service.server import run_server
 from tests.errors import rich_error
 from tests.postgres import free_port
 from tests.processes import served
+from tests.support import local_settings
 from tests.tools import Threads, violations, wait_for
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
@@ -78,7 +79,7 @@ def test_one_json_log_line_per_rpc_and_never_the_key(tmp_path):
 
 def test_metrics_are_scraped_over_http(database, keys):
     key = keys.create()
-    with run_server(database, ServeOptions(metrics_listen="127.0.0.1:0")) as running:
+    with run_server(database, local_settings(metrics_listen="127.0.0.1:0")) as running:
         with connect(f"127.0.0.1:{running.port}", key) as arcus:
             arcus.counters.AdvanceCounter(
                 pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=5, prefix="I")
@@ -124,8 +125,8 @@ def certificates(tmp_path_factory) -> dict[str, bytes]:
 
 def test_tls(database, keys, certificates):
     key = keys.create()
-    tls = Tls(certificates["server.pem"], certificates["server.key"])
-    with run_server(database, ServeOptions(tls=tls)) as running:
+    tls = local_settings(tls_cert=certificates["server.pem"], tls_key=certificates["server.key"])
+    with run_server(database, tls) as running:
         target = f"127.0.0.1:{running.port}"
         with connect(target, key, root_certificates=certificates["ca.pem"]) as arcus:
             created = arcus.counters.AdvanceCounter(
@@ -139,10 +140,12 @@ def test_tls(database, keys, certificates):
 
 def test_tls_with_client_certificates(database, keys, certificates):
     key = keys.create()
-    tls = Tls(
-        certificates["server.pem"], certificates["server.key"], client_ca=certificates["ca.pem"]
+    tls = local_settings(
+        tls_cert=certificates["server.pem"],
+        tls_key=certificates["server.key"],
+        tls_client_ca=certificates["ca.pem"],
     )
-    with run_server(database, ServeOptions(tls=tls)) as running:
+    with run_server(database, tls) as running:
         target = f"127.0.0.1:{running.port}"
         mine = (certificates["client.key"], certificates["client.pem"])
         with connect(target, key, certificates["ca.pem"], client_certificate=mine) as arcus:

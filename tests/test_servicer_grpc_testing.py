@@ -22,8 +22,8 @@ from service.db.uow import UnitOfWork
 from service.pagination import PageTokens
 from service.rpc.interceptor import ServiceInterceptor
 from service.server import SERVICES
-from tests.conftest import auth
 from tests.errors import rich_error
+from tests.support import auth
 
 SERVICE = pb.DESCRIPTOR.services_by_name["CounterService"]
 

@@ -1,7 +1,7 @@
 """Key lookups remembered for a few seconds, so most calls skip that database read.
 
 The price is a bounded delay: a key revoked while a server remembers it keeps working
-on that server for at most `ttl` seconds (API_KEY_CACHE_SECONDS, default 5). Unknown
+on that server for at most `ttl` seconds (API_KEY_CACHE_SECONDS). Unknown
 keys are never remembered, so a key works on every server as soon as it is created.
 """
 
@@ -11,7 +11,6 @@ from collections.abc import Callable
 from service.auth.keys import ApiKeyRecord, Principal, hash_key, parse_bearer, principal_for
 
 FindByHash = Callable[[str], ApiKeyRecord | None]
-DEFAULT_TTL_SECONDS = 5.0
 MAX_ENTRIES = 10_000  # keys in use at once are far fewer; past this, start afresh
 
 
@@ -19,7 +18,7 @@ class KeyCache:
     def __init__(
         self,
         find_by_hash: FindByHash,
-        ttl: float = DEFAULT_TTL_SECONDS,
+        ttl: float,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._find = find_by_hash

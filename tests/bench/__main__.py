@@ -32,12 +32,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from service.advances.service import PAGE_KIND as ADVANCES_PAGE_KIND
 from service.auth.keys import Tenant
 from service.auth.store import KeyStore
+from service.config import Settings
 from service.db.engine import make_engine
 from service.db.migrate import upgrade
 from service.db.secrets import PAGE_TOKENS, load_secret
 from service.db.uow import UnitOfWork
 from service.pagination import PageTokens
-from service.server import DEFAULT_WORKERS, all_scopes
+from service.server import all_scopes
 from tests import postgres
 from tests.advances import advance_message, item, payload
 
@@ -476,7 +477,10 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="2 s per scenario, one concurrency")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
-        "--workers", type=int, default=DEFAULT_WORKERS, help="handler threads of both servers"
+        "--workers",
+        type=int,
+        default=Settings().max_workers,
+        help="handler threads of both servers",
     )
     args = parser.parse_args()
     if args.smoke:

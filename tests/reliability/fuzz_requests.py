@@ -24,7 +24,7 @@ from google.protobuf.message_factory import GetMessageClass
 from hypothesis import strategies as st
 
 from tests.advances import Client, advance_message, item, payload
-from tests.conftest import auth
+from tests.support import auth
 
 # Arbitrary values.
 

@@ -20,10 +20,10 @@ from arcus.receivables.v1 import advances_pb2 as apb
 from arcus.receivables.v1 import advances_pb2_grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from tests.conftest import auth
 from tests.errors import rich_error
 from tests.processes import served
 from tests.reliability import largest
+from tests.support import auth
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 

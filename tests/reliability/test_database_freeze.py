@@ -28,9 +28,10 @@ from service.db import models
 from service.db.engine import CONNECT_TIMEOUT, make_engine
 from service.db.migrate import upgrade
 from service.db.uow import UnitOfWork
-from service.server import ServeOptions, all_scopes, run_server
+from service.server import all_scopes, run_server
 from tests import postgres
 from tests.errors import rich_error
+from tests.support import local_settings
 from tests.tools import missing
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
@@ -100,7 +101,9 @@ def serving(cluster: postgres.Cluster) -> Iterator[tuple[Engine, Arcus, Callable
     engine = make_engine(cluster.url, pool_size=8, timeout=DATABASE_TIMEOUT)
     upgrade(engine)
     _, key = KeyStore(UnitOfWork(engine)).create("acme", "live", sorted(all_scopes()))
-    options = ServeOptions(probe_every=PROBE_EVERY, probe_timeout=PROBE_TIMEOUT)
+    options = local_settings(
+        health_probe_seconds=PROBE_EVERY, health_probe_timeout_seconds=PROBE_TIMEOUT
+    )
     with run_server(engine, options) as running, connect(f"127.0.0.1:{running.port}", key) as arcus:
         health = health_pb2_grpc.HealthStub(arcus.channel)
         arcus.counters.AdvanceCounter(

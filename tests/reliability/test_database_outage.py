@@ -15,6 +15,7 @@ from service.db.uow import UnitOfWork
 from service.server import all_scopes, run_server
 from tests import postgres
 from tests.errors import rich_error
+from tests.support import local_settings
 from tests.tools import missing
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
@@ -35,7 +36,10 @@ def test_an_outage_fails_fast_with_unavailable_and_recovery_is_automatic(cluster
     upgrade(engine)
     _, key = KeyStore(UnitOfWork(engine)).create("acme", "live", sorted(all_scopes()))
     issue = pb.IssueNumbersRequest(counter_type=INVOICE)
-    with run_server(engine) as running, connect(f"127.0.0.1:{running.port}", key) as arcus:
+    with (
+        run_server(engine, local_settings()) as running,
+        connect(f"127.0.0.1:{running.port}", key) as arcus,
+    ):
         arcus.counters.AdvanceCounter(
             pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=0, prefix="I")
         )

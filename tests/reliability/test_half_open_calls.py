@@ -18,15 +18,17 @@ from arcus.counters.v1 import counters_pb2 as pb
 from arcus.counters.v1 import counters_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.server import DEFAULT_WORKERS, RunningServer, ServeOptions, run_server
-from tests.conftest import auth
+from service.config import Settings
+from service.server import RunningServer, run_server
+from tests.support import auth, local_settings
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 CREATE_ADVANCE = "/arcus.receivables.v1.AdvanceService/CreateAdvance"
 INVOICE = pb.COUNTER_TYPE_INVOICE
-HALF_OPEN = 4 * DEFAULT_WORKERS
+WORKERS = Settings().max_workers
+HALF_OPEN = 4 * WORKERS
 
 
 class HalfOpen:
@@ -56,7 +58,7 @@ class HalfOpen:
 
 @contextmanager
 def served(database, **options) -> Iterator[RunningServer]:  # type: ignore[no-untyped-def]
-    with run_server(database, ServeOptions(**options)) as running:
+    with run_server(database, local_settings(**options)) as running:
         yield running
 
 
@@ -107,7 +109,7 @@ def test_half_open_calls_on_one_connection_hold_no_thread(database, key, proof):
         slowest = max(answered_on(channel, key, 10), answered_normally(address, key))
         assert not any(call.done() for call in half_open.calls)  # still open: none was cut
     proof(
-        f"{HALF_OPEN} half-open calls (4 x {DEFAULT_WORKERS} workers) on one connection, no key: "
+        f"{HALF_OPEN} half-open calls (4 x {WORKERS} workers) on one connection, no key: "
         f"40 other calls answered on it and on another, the slowest in {slowest:.3f}s"
     )
 

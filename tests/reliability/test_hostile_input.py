@@ -31,9 +31,9 @@ from service.auth.scopes import method_scopes
 from service.db import models
 from service.rpc.methods import mutating_methods
 from service.server import SERVICES
-from tests.conftest import auth
 from tests.errors import from_status
 from tests.reliability.fuzz_requests import World, message_of, mutated
+from tests.support import auth
 
 METHODS = {
     method.name: (f"/{service.full_name}/{method.name}", method.input_type)

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from service.advances import repository
 from service.db import ids, models
 from tests.advances import Client, payload
-from tests.conftest import auth
 from tests.errors import rich_error
 from tests.processes import served
+from tests.support import auth
 from tests.tools import wait_for
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT

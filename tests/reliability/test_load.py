@@ -7,8 +7,8 @@ from arcus.counters.v1 import counters_pb2_grpc
 from sqlalchemy import select
 
 from service.db import models
-from service.server import MAX_MESSAGE_BYTES, ServeOptions, run_server
-from tests.conftest import auth
+from service.server import MAX_MESSAGE_BYTES, run_server
+from tests.support import auth, local_settings
 from tests.tools import wait_for
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
 
 def test_200_calls_in_flight_are_served_or_shed_never_stuck(database, key, proof):
-    options = ServeOptions(max_workers=8, max_concurrent_rpcs=100)
+    options = local_settings(max_workers=8, max_concurrent_rpcs=100)
     with run_server(database, options) as running:
         # Four clients, each its own connection (an HTTP/2 connection carries at most
         # 100 streams at once, so one client alone could never overload the server).

@@ -16,9 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from service.db.engine import make_engine
-from service.server import ServeOptions, run_server
-from tests.conftest import auth
+from service.server import run_server
 from tests.postgres import free_port
+from tests.support import auth, local_settings
 from tests.tools import missing, run_in_threads
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -90,7 +90,7 @@ pidfile = {directory}/pgbouncer.pid
 
 def test_the_counter_load_runs_through_pgbouncer_transaction_pooling(bouncer, database, key, proof):
     engine = make_engine(bouncer, pool_size=16, prepared_statements=False)
-    with run_server(engine, ServeOptions(max_workers=16)) as running:
+    with run_server(engine, local_settings(max_workers=16)) as running:
         target = f"127.0.0.1:{running.port}"
         with grpc.insecure_channel(target) as channel:
             counters_pb2_grpc.CounterServiceStub(channel).AdvanceCounter(

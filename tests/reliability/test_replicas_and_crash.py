@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 
 from service.db import models
 from tests.advances import advance_message, item, payload
-from tests.conftest import auth
 from tests.postgres import free_port
 from tests.processes import ROOT, service_env, wait_until_serving
 from tests.reliability.test_hostile_input import invariants_hold
+from tests.support import auth
 from tests.tools import Threads
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)

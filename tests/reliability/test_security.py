@@ -13,8 +13,8 @@ from service.auth.store import KeyStore
 from service.db.uow import UnitOfWork
 from service.server import SERVICES, all_scopes
 from tests.advances import Client, payload
-from tests.conftest import auth
 from tests.errors import rich_error
+from tests.support import auth
 
 METHODS = method_scopes(SERVICES)  # "/pkg.Service/Method" -> scope
 

@@ -10,8 +10,8 @@ from arcus.counters.v1 import counters_pb2 as pb
 from sqlalchemy import text
 
 from service.db.failures import ATTEMPTS
-from tests.conftest import auth
 from tests.errors import rich_error
+from tests.support import auth
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
 
