@@ -193,10 +193,10 @@ def build_server(
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=channel_options(settings),
     )
-    counters = CounterServicer(Counters(uow, tokens), observability)
-    counters_pb2_grpc.add_CounterServiceServicer_to_server(counters, server)
+    counters = Counters(uow, tokens, observability)
+    counters_pb2_grpc.add_CounterServiceServicer_to_server(CounterServicer(counters), server)
     advances_pb2_grpc.add_AdvanceServiceServicer_to_server(
-        AdvanceServicer(Advances(uow, tokens)), server
+        AdvanceServicer(Advances(uow, tokens, counters)), server
     )
 
     health_servicer = Health()
@@ -233,8 +233,8 @@ def _sweep(idempotency: Idempotency) -> None:
 def database_answers(uow: UnitOfWork, timeout: float) -> bool:
     """Whether the database answers a trivial query within `timeout` seconds."""
     try:
-        with watchdog.bounded(time.monotonic() + timeout), uow.single_read() as conn:
-            conn.execute(text("SELECT 1"))
+        with watchdog.bounded(time.monotonic() + timeout):
+            uow.read(lambda conn: conn.execute(text("SELECT 1")))
         return True
     except Exception:
         return False

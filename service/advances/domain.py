@@ -5,8 +5,9 @@ Amounts are integer cents. Field paths in violations are the request's
 """
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from service.entities.settings import EntitySettings
@@ -137,6 +138,14 @@ class Advance:
     @property
     def etag(self) -> str:
         return hashlib.sha256(f"{self.key}:{self.version}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which advances a listing shows ("" for any)."""
+
+    customer_id: str = ""
+    state: str = ""
 
 
 @dataclass(frozen=True)
@@ -395,6 +404,188 @@ def state_for(txn_total_paid: int, txn_total_entered: int) -> str:
     if txn_total_paid == 0:
         return POSTED
     return FULLY_APPLIED if txn_total_paid >= txn_total_entered else PARTIALLY_APPLIED
+
+
+# Transitions. Each takes an advance as it stands and returns it as it becomes (who changed
+# it, and when, recorded on it), or raises the rule the change breaks. They read and write
+# nothing else: the repository saves the result.
+
+
+def created(
+    fields: AdvanceFields,
+    advance_number: str | None,
+    state: str,
+    settings: EntitySettings,
+    key_id: int | None,
+    now: datetime,
+) -> Advance:
+    """A new advance, DRAFT or POSTED, priced; its key is 0 until it is stored."""
+    violations = Violations()
+    check_fields(fields, settings, violations)
+    violations.raise_if_any()
+    assert fields.receipt_date is not None
+    check_period_open(fields.receipt_date, settings, "the receipt date")
+    priced = price(fields)
+    return Advance(
+        key=0,
+        advance_number=advance_number,
+        state=state,
+        fields=fields,
+        base_currency=settings.base_currency,
+        lines=_lines(fields, priced),
+        applications=(),
+        total_entered=priced.total_entered,
+        txn_total_entered=priced.txn_total_entered,
+        total_paid=0,
+        txn_total_paid=0,
+        ever_applied=False,
+        reversed_date=None,
+        reversal_memo="",
+        version=1,
+        create_time=now,
+        update_time=now,
+        created_by=key_id,
+        modified_by=key_id,
+    )
+
+
+def updated(
+    advance: Advance,
+    patch: AdvanceFields,
+    names: set[str],
+    advance_number: str,
+    settings: EntitySettings,
+    key_id: int | None,
+    now: datetime,
+) -> Advance:
+    """The attributes `names` taken from `patch`; replaced items are priced again. A sent
+    `advance_number` must be the advance's own: it is immutable."""
+    check_changeable(advance, settings, "updated")
+    if advance_number and advance_number != (advance.advance_number or ""):
+        violations = Violations()
+        violations.add(
+            "advance.advance_number", "cannot change once the advance exists", "FIELD_IMMUTABLE"
+        )
+        violations.raise_if_any()
+    fields = merge(advance.fields, patch, names)
+    violations = Violations()
+    check_fields(fields, settings, violations, advance.base_currency)
+    violations.raise_if_any()
+    assert fields.receipt_date is not None
+    check_period_open(fields.receipt_date, settings, "the new receipt date")
+    priced = price(fields)
+    same_lines = fields.items == advance.fields.items and priced.base_amounts == tuple(
+        line.base_amount for line in advance.lines
+    )
+    changed = replace(
+        advance,
+        fields=fields,
+        lines=advance.lines if same_lines else _lines(fields, priced),
+        total_entered=priced.total_entered,
+        txn_total_entered=priced.txn_total_entered,
+    )
+    return _touched(changed, key_id, now)
+
+
+def submitted(
+    advance: Advance, settings: EntitySettings, key_id: int | None, now: datetime
+) -> Advance:
+    """DRAFT -> POSTED."""
+    check_submit(advance, settings)
+    return _touched(replace(advance, state=POSTED), key_id, now)
+
+
+def reversed_on(
+    advance: Advance,
+    reversed_date: date,
+    memo: str,
+    settings: EntitySettings,
+    key_id: int | None,
+    now: datetime,
+) -> Advance:
+    """POSTED with nothing applied -> REVERSED on `reversed_date`."""
+    check_reverse(advance, reversed_date, settings)
+    changed = replace(advance, state=REVERSED, reversed_date=reversed_date, reversal_memo=memo)
+    return _touched(changed, key_id, now)
+
+
+def applied(
+    advance: Advance,
+    invoice_number: str,
+    amount: int,
+    applied_date: date,
+    settings: EntitySettings,
+    key_id: int | None,
+    now: datetime,
+) -> Advance:
+    """With one more application (key 0 until stored): PARTIALLY or FULLY_APPLIED."""
+    application = replace(
+        plan_apply(advance, invoice_number, amount, applied_date, settings),
+        apply_time=now,
+        applied_by=key_id,
+    )
+    return _paid_by(advance, (*advance.applications, application), advance.unapplied, key_id, now)
+
+
+def unapplied(
+    advance: Advance,
+    invoice_number: str,
+    application_key: int,
+    settings: EntitySettings,
+    key_id: int | None,
+    now: datetime,
+) -> Advance:
+    """With the applications plan_unapply chooses moved to its history, marked."""
+    chosen = plan_unapply(advance, invoice_number, application_key, settings)
+    keys = {a.key for a in chosen}
+    marked = tuple(replace(a, unapply_time=now, unapplied_by=key_id) for a in chosen)
+    remaining = tuple(a for a in advance.applications if a.key not in keys)
+    return _paid_by(advance, remaining, (*advance.unapplied, *marked), key_id, now)
+
+
+def _paid_by(
+    advance: Advance,
+    applications: tuple[Application, ...],
+    history: tuple[Application, ...],
+    key_id: int | None,
+    now: datetime,
+) -> Advance:
+    """The advance with these applications in effect: what is paid (their sum, in both
+    currencies) and the state that follows from it."""
+    txn_paid = sum(a.amount for a in applications)
+    changed = replace(
+        advance,
+        applications=in_date_order(applications),
+        unapplied=in_date_order(history),
+        total_paid=sum(a.base_amount for a in applications),
+        txn_total_paid=txn_paid,
+        state=state_for(txn_paid, advance.txn_total_entered),
+        ever_applied=advance.ever_applied or bool(applications),
+    )
+    return _touched(changed, key_id, now)
+
+
+def in_date_order(applications: Iterable[Application]) -> tuple[Application, ...]:
+    """By posting date, then by when each was recorded (unrecorded last)."""
+    latest = datetime.max.replace(tzinfo=UTC)
+    return tuple(
+        sorted(applications, key=lambda a: (a.applied_date, a.apply_time or latest, a.key))
+    )
+
+
+def _touched(advance: Advance, key_id: int | None, now: datetime) -> Advance:
+    """A changed advance: a new version, by `key_id`, at `now`."""
+    return replace(advance, version=advance.version + 1, update_time=now, modified_by=key_id)
+
+
+def _lines(fields: AdvanceFields, priced: Priced) -> tuple[Line, ...]:
+    """New lines for the items (keys 0 until stored), numbered 1, 2, ... in order."""
+    return tuple(
+        Line(0, number, item, base)
+        for number, (item, base) in enumerate(
+            zip(fields.items, priced.base_amounts, strict=True), start=1
+        )
+    )
 
 
 def advance_not_found(key: int | str) -> NotFound:

@@ -1,11 +1,11 @@
 """Advances, their lines and applications in the database. Every method runs inside
-the caller's transaction; every query is limited to the caller's tenant."""
+the caller's transaction; every statement is limited to the caller's tenant
+(db/tenancy.py), child tables included."""
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -16,16 +16,18 @@ from service.advances.domain import (
     Advance,
     AdvanceFields,
     Application,
+    Filters,
     Line,
     LineFields,
-    Priced,
     Ref,
+    in_date_order,
 )
 from service.auth.keys import Tenant
 from service.db.ids import new_id
 from service.db.models import Advance as AdvanceRow
 from service.db.models import AdvanceApplication as ApplicationRow
 from service.db.models import AdvanceLine as LineRow
+from service.db.tenancy import of_tenant, tenant_columns, tenant_params
 from service.values import format_rate
 
 
@@ -44,14 +46,19 @@ def _number_unique(advance_number: str | None) -> Iterator[None]:
         raise
 
 
-@dataclass(frozen=True)
-class Filters:
-    customer_id: str = ""
-    state: str = ""
-
-
-def _header_values(f: AdvanceFields, priced: Priced) -> dict[str, Any]:
+def _header_values(advance: Advance) -> dict[str, Any]:
+    """The columns of an advance's own row that change over its life."""
+    f = advance.fields
     return {
+        "state": advance.state,
+        "total_paid": advance.total_paid,
+        "txn_total_paid": advance.txn_total_paid,
+        "ever_applied": advance.ever_applied,
+        "reversed_date": advance.reversed_date,
+        "reversal_memo": advance.reversal_memo,
+        "version": advance.version,
+        "update_time": advance.update_time,
+        "modified_by": advance.modified_by,
         "customer_id": f.customer_id,
         "customer_name": f.customer_name,
         "reference_number": f.reference_number,
@@ -68,8 +75,8 @@ def _header_values(f: AdvanceFields, priced: Priced) -> dict[str, Any]:
         "gl_account_id": f.gl_account_id,
         "undeposited_gl_account_number": f.undeposited_gl_account_number,
         "attachment_id": f.attachment_id,
-        "total_entered": priced.total_entered,
-        "txn_total_entered": priced.txn_total_entered,
+        "total_entered": advance.total_entered,
+        "txn_total_entered": advance.txn_total_entered,
     }
 
 
@@ -120,10 +127,6 @@ def _application(row: Row) -> Application:
     )
 
 
-def _in_date_order(applications: list[Application]) -> tuple[Application, ...]:
-    return tuple(sorted(applications, key=lambda a: (a.applied_date, a.apply_time, a.key)))
-
-
 def _advance(row: Row, lines: list[Line], applications: list[Application]) -> Advance:
     ordered = tuple(sorted(lines, key=lambda line: line.line_number))
     return Advance(
@@ -133,8 +136,8 @@ def _advance(row: Row, lines: list[Line], applications: list[Application]) -> Ad
         fields=_fields(row, tuple(line.fields for line in ordered)),
         base_currency=row.base_currency,
         lines=ordered,
-        applications=_in_date_order([a for a in applications if a.unapply_time is None]),
-        unapplied=_in_date_order([a for a in applications if a.unapply_time is not None]),
+        applications=in_date_order(a for a in applications if a.unapply_time is None),
+        unapplied=in_date_order(a for a in applications if a.unapply_time is not None),
         total_entered=row.total_entered,
         txn_total_entered=row.txn_total_entered,
         total_paid=row.total_paid,
@@ -150,99 +153,87 @@ def _advance(row: Row, lines: list[Line], applications: list[Application]) -> Ad
     )
 
 
-# The statements of the create and read paths, built once (building them per call cost more
-# than running them).
+# Statements built once (building them per call cost more than running them).
 _ADVANCES = cast(Table, AdvanceRow.__table__)
 _LINES = cast(Table, LineRow.__table__)
 _APPLICATIONS = cast(Table, ApplicationRow.__table__)
-_MINE = (_ADVANCES.c.entity_id == bindparam("b_entity_id")) & (
-    _ADVANCES.c.mode == bindparam("b_mode")
-)
-_INSERT = insert(_ADVANCES).returning(_ADVANCES.c.id)
+_MINE = of_tenant(_ADVANCES)
+_THIS = _MINE & (_ADVANCES.c.id == bindparam("b_key"))
+_INSERT = insert(_ADVANCES)
 _INSERT_LINES = insert(_LINES)
-_SET_NUMBER = (
-    update(_ADVANCES)
-    .where(_MINE & (_ADVANCES.c.id == bindparam("b_key")))
-    .values(advance_number=bindparam("b_number"))
-)
+_SET_NUMBER = update(_ADVANCES).where(_THIS).values(advance_number=bindparam("b_number"))
 _NUMBER_TAKEN = (
     select(_ADVANCES.c.id).where(_MINE & (_ADVANCES.c.advance_number == bindparam("b_number")))
 ).limit(1)
-_GET = select(_ADVANCES).where(_MINE & (_ADVANCES.c.id == bindparam("b_key")))
+_GET = select(_ADVANCES).where(_THIS)
 _GET_FOR_UPDATE = _GET.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
 _MANY = (
     select(_ADVANCES)
     .where(_MINE & _ADVANCES.c.id.in_(bindparam("b_keys", expanding=True)))
     .order_by(_ADVANCES.c.id)
 )
-_LINES_OF = select(_LINES).where(_LINES.c.advance_id.in_(bindparam("b_keys", expanding=True)))
-_APPLICATIONS_OF = select(_APPLICATIONS).where(
-    (_APPLICATIONS.c.entity_id == bindparam("b_entity_id"))
-    & (_APPLICATIONS.c.mode == bindparam("b_mode"))
-    & _APPLICATIONS.c.advance_id.in_(bindparam("b_keys", expanding=True))
+_LINES_OF = select(_LINES).where(
+    of_tenant(_LINES) & _LINES.c.advance_id.in_(bindparam("b_keys", expanding=True))
 )
-_INSERT_APPLICATION = insert(_APPLICATIONS)
+_DELETE_LINES = delete(_LINES).where(
+    of_tenant(_LINES) & (_LINES.c.advance_id == bindparam("b_key"))
+)
+_APPLICATIONS_OF = select(_APPLICATIONS).where(
+    of_tenant(_APPLICATIONS) & _APPLICATIONS.c.advance_id.in_(bindparam("b_keys", expanding=True))
+)
+_INSERT_APPLICATIONS = insert(_APPLICATIONS)
 _UNAPPLY = (
     update(_APPLICATIONS)
     .where(
-        (_APPLICATIONS.c.entity_id == bindparam("b_entity_id"))
-        & (_APPLICATIONS.c.mode == bindparam("b_mode"))
-        & (_APPLICATIONS.c.advance_id == bindparam("b_advance"))
-        & _APPLICATIONS.c.id.in_(bindparam("b_keys", expanding=True))
+        of_tenant(_APPLICATIONS)
+        & (_APPLICATIONS.c.advance_id == bindparam("b_key"))
+        & (_APPLICATIONS.c.id == bindparam("b_application"))
         & _APPLICATIONS.c.unapply_time.is_(None)
     )
-    .values(unapply_time=bindparam("b_now"), unapplied_by=bindparam("b_key_id"))
+    .values(unapply_time=bindparam("b_unapply_time"), unapplied_by=bindparam("b_unapplied_by"))
 )
+
+
+@functools.cache
+def _save_statement(columns: tuple[str, ...]) -> Any:
+    """The update of an advance's row, for these columns (those _header_values gives)."""
+    return (
+        update(_ADVANCES)
+        # The version read under the row lock: a write never lands on another than it read.
+        .where(_THIS & (_ADVANCES.c.version == bindparam("b_version")))
+        .values({name: bindparam(f"v_{name}") for name in columns})
+    )
+
+
+_DELETE = delete(_ADVANCES).where(_THIS)
 
 
 class AdvanceRepository:
     def __init__(self, conn: Connection, tenant: Tenant) -> None:
         self.conn = conn
         self.tenant = tenant
-        self.mine = {"b_entity_id": tenant.entity_id, "b_mode": tenant.mode}
-
-    def _mine(self):  # type: ignore[no-untyped-def]
-        return (AdvanceRow.entity_id == self.tenant.entity_id) & (
-            AdvanceRow.mode == self.tenant.mode
-        )
+        self.mine = tenant_params(tenant)
 
     def number_taken(self, advance_number: str) -> bool:
         found = self.conn.execute(_NUMBER_TAKEN, {**self.mine, "b_number": advance_number})
         return found.first() is not None
 
-    def insert(
-        self,
-        fields: AdvanceFields,
-        priced: Priced,
-        advance_number: str | None,
-        state: str,
-        base_currency: str,
-        key_id: int,
-        now: datetime,
-    ) -> int:
-        """Inserts the advance and its lines; NumberTaken if a concurrent create took
-        `advance_number` first (the unique constraint is the final word on it)."""
+    def insert(self, advance: Advance) -> int:
+        """Stores a new advance (key 0) and its lines; its key. NumberTaken if a concurrent
+        create took its number first (the unique constraint is the final word on it)."""
+        key = new_id()
         values = {
-            "id": new_id(),
-            "entity_id": self.tenant.entity_id,
-            "mode": self.tenant.mode,
-            "advance_number": advance_number,
-            "state": state,
-            "base_currency": base_currency,
-            "total_paid": 0,
-            "txn_total_paid": 0,
-            "ever_applied": False,
-            "reversal_memo": "",
-            "version": 1,
-            "create_time": now,
-            "update_time": now,
-            "created_by": key_id,
-            "modified_by": key_id,
-            **_header_values(fields, priced),
+            "id": key,
+            **tenant_columns(self.tenant),
+            "advance_number": advance.advance_number,
+            "base_currency": advance.base_currency,
+            "create_time": advance.create_time,
+            "created_by": advance.created_by,
+            **_header_values(advance),
         }
-        with _number_unique(advance_number):
-            key = self.conn.execute(_INSERT, values).scalar_one()
-        self._insert_lines(key, fields.items, priced)
+        with _number_unique(advance.advance_number):
+            self.conn.execute(_INSERT, values)
+        self._insert_lines(key, advance.lines)
         return key
 
     def set_number(self, key: int, advance_number: str) -> None:
@@ -250,29 +241,73 @@ class AdvanceRepository:
         with _number_unique(advance_number):
             self.conn.execute(_SET_NUMBER, {**self.mine, "b_key": key, "b_number": advance_number})
 
-    def _insert_lines(self, key: int, items: tuple[LineFields, ...], priced: Priced) -> None:
+    def save(self, before: Advance, after: Advance) -> None:
+        """Writes what a transition changed: the advance's row, its lines when they were
+        replaced, the applications it recorded and those it unapplied."""
+        header = _header_values(after)
+        values = {f"v_{name}": value for name, value in header.items()}
+        self.conn.execute(
+            _save_statement(tuple(header)),
+            {**self.mine, "b_key": before.key, "b_version": before.version, **values},
+        )
+        if after.lines != before.lines:
+            self.conn.execute(_DELETE_LINES, {**self.mine, "b_key": before.key})
+            self._insert_lines(before.key, after.lines)
+        recorded = [a for a in after.applications if a.key == 0]
+        if recorded:
+            self.conn.execute(
+                _INSERT_APPLICATIONS,
+                [self._application_values(before.key, a) for a in recorded],
+            )
+        already = {a.key for a in before.unapplied}
+        for application in after.unapplied:
+            if application.key not in already:
+                self.conn.execute(
+                    _UNAPPLY,
+                    {
+                        **self.mine,
+                        "b_key": before.key,
+                        "b_application": application.key,
+                        "b_unapply_time": application.unapply_time,
+                        "b_unapplied_by": application.unapplied_by,
+                    },
+                )
+
+    def _application_values(self, key: int, application: Application) -> dict[str, Any]:
+        return {
+            "id": new_id(),
+            **tenant_columns(self.tenant),
+            "advance_id": key,
+            "invoice_number": application.invoice_number,
+            "amount": application.amount,
+            "base_amount": application.base_amount,
+            "applied_date": application.applied_date,
+            "create_time": application.apply_time,
+            "applied_by": application.applied_by,
+        }
+
+    def _insert_lines(self, key: int, lines: tuple[Line, ...]) -> None:
         self.conn.execute(
             _INSERT_LINES,
             [
                 {
                     "id": new_id(),
+                    **tenant_columns(self.tenant),
                     "advance_id": key,
-                    "line_number": number,
-                    "gl_account_id": item.gl_account.id,
-                    "gl_account_name": item.gl_account.name,
-                    "account_label_id": item.account_label.id,
-                    "account_label_name": item.account_label.name,
-                    "txn_amount": item.txn_amount,
-                    "base_amount": base,
-                    "memo": item.memo,
+                    "line_number": line.line_number,
+                    "gl_account_id": line.fields.gl_account.id,
+                    "gl_account_name": line.fields.gl_account.name,
+                    "account_label_id": line.fields.account_label.id,
+                    "account_label_name": line.fields.account_label.name,
+                    "txn_amount": line.fields.txn_amount,
+                    "base_amount": line.base_amount,
+                    "memo": line.fields.memo,
                     "dimensions": {
                         name: {"id": ref.id, "name": ref.name}
-                        for name, ref in item.dimensions.items()
+                        for name, ref in line.fields.dimensions.items()
                     },
                 }
-                for number, (item, base) in enumerate(
-                    zip(items, priced.base_amounts, strict=True), start=1
-                )
+                for line in lines
             ],
         )
 
@@ -288,30 +323,35 @@ class AdvanceRepository:
         their applications."""
         keys = [row.id for row in rows]
         lines: dict[int, list[Line]] = defaultdict(list)
-        for line_row in self.conn.execute(_LINES_OF, {"b_keys": keys}):
+        for line_row in self.conn.execute(_LINES_OF, {**self.mine, "b_keys": keys}):
             lines[line_row.advance_id].append(_line(line_row))
         applications: dict[int, list[Application]] = defaultdict(list)
         for app in self.conn.execute(_APPLICATIONS_OF, {**self.mine, "b_keys": keys}):
             applications[app.advance_id].append(_application(app))
         return [_advance(row, lines[row.id], applications[row.id]) for row in rows]
 
-    def _filtered(self, filters: Filters):  # type: ignore[no-untyped-def]
-        condition = self._mine()
+    @staticmethod
+    def _filtered(filters: Filters):  # type: ignore[no-untyped-def]
+        condition = _MINE
         if filters.customer_id:
-            condition &= AdvanceRow.customer_id == filters.customer_id
+            condition &= _ADVANCES.c.customer_id == bindparam("b_customer_id")
         if filters.state:
-            condition &= AdvanceRow.state == filters.state
+            condition &= _ADVANCES.c.state == bindparam("b_state")
         return condition
+
+    def _filter_params(self, filters: Filters) -> dict[str, Any]:
+        return {**self.mine, "b_customer_id": filters.customer_id, "b_state": filters.state}
 
     def page_keys(self, filters: Filters, after: int, limit: int) -> list[int]:
         """Keys after `after`, in order: an index range scan however deep the page."""
         query = (
-            select(AdvanceRow.id)
-            .where(self._filtered(filters) & (AdvanceRow.id > after))
-            .order_by(AdvanceRow.id)
+            select(_ADVANCES.c.id)
+            .where(self._filtered(filters) & (_ADVANCES.c.id > bindparam("b_after")))
+            .order_by(_ADVANCES.c.id)
             .limit(limit)
         )
-        return list(self.conn.execute(query).scalars())
+        params = {**self._filter_params(filters), "b_after": after}
+        return list(self.conn.execute(query, params).scalars())
 
     def many(self, keys: list[int]) -> list[Advance]:
         if not keys:
@@ -319,66 +359,9 @@ class AdvanceRepository:
         return self._assemble(list(self.conn.execute(_MANY, {**self.mine, "b_keys": keys})))
 
     def count(self, filters: Filters) -> int:
-        query = select(func.count()).select_from(AdvanceRow).where(self._filtered(filters))
-        return self.conn.execute(query).scalar_one()
-
-    def save(self, advance: Advance, key_id: int, now: datetime, **changes: Any) -> None:
-        """Writes `changes` to the advance's row, with a new version and modifier."""
-        self.conn.execute(
-            update(AdvanceRow)
-            .where(self._mine() & (AdvanceRow.id == advance.key))
-            .values(version=advance.version + 1, update_time=now, modified_by=key_id, **changes)
-        )
-
-    def save_fields(
-        self, advance: Advance, fields: AdvanceFields, priced: Priced, key_id: int, now: datetime
-    ) -> None:
-        self.save(advance, key_id, now, **_header_values(fields, priced))
-        if fields.items != advance.fields.items or priced.base_amounts != tuple(
-            line.base_amount for line in advance.lines
-        ):
-            self.conn.execute(delete(LineRow).where(LineRow.advance_id == advance.key))
-            self._insert_lines(advance.key, fields.items, priced)
+        query = select(func.count()).select_from(_ADVANCES).where(self._filtered(filters))
+        return self.conn.execute(query, self._filter_params(filters)).scalar_one()
 
     def delete(self, advance: Advance) -> None:
-        """Deletes the advance; its lines go with it (ON DELETE CASCADE)."""
-        self.conn.execute(delete(AdvanceRow).where(self._mine() & (AdvanceRow.id == advance.key)))
-
-    def add_application(
-        self, advance: Advance, application: Application, key_id: int, now: datetime
-    ) -> None:
-        """Records an application of its own, beside any earlier one to the same invoice."""
-        self.conn.execute(
-            _INSERT_APPLICATION,
-            {
-                "id": new_id(),
-                "entity_id": self.tenant.entity_id,
-                "mode": self.tenant.mode,
-                "advance_id": advance.key,
-                "invoice_number": application.invoice_number,
-                "amount": application.amount,
-                "base_amount": application.base_amount,
-                "applied_date": application.applied_date,
-                "create_time": now,
-                "applied_by": key_id,
-            },
-        )
-
-    def unapply(
-        self,
-        advance: Advance,
-        applications: tuple[Application, ...],
-        key_id: int,
-        now: datetime,
-    ) -> None:
-        """Marks the applications unapplied; they stay, as the advance's history."""
-        self.conn.execute(
-            _UNAPPLY,
-            {
-                **self.mine,
-                "b_advance": advance.key,
-                "b_keys": [a.key for a in applications],
-                "b_now": now,
-                "b_key_id": key_id,
-            },
-        )
+        """Deletes the advance; its lines and applications go with it (ON DELETE CASCADE)."""
+        self.conn.execute(_DELETE, {**self.mine, "b_key": advance.key})

@@ -5,21 +5,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from service.advances import domain
-from service.advances.domain import Advance, AdvanceFields
-from service.advances.repository import AdvanceRepository, Filters, NumberTaken
+from service.advances.domain import Advance, AdvanceFields, Filters
+from service.advances.repository import AdvanceRepository, NumberTaken
 from service.auth.keys import Principal, Tenant
-from service.counters.repository import CounterRepository
-from service.counters.service import issue_from
+from service.counters.service import Counters
 from service.db.uow import UnitOfWork
+from service.entities.settings import EntitySettings
 from service.entities.store import load_settings
 from service.errors import (
     Aborted,
     AlreadyExists,
     FailedPrecondition,
-    FieldViolation,
-    InvalidArgument,
-    Violations,
 )
 from service.pagination import PageTokens, invalid_page_token, page_size
 
@@ -72,10 +71,17 @@ def number_exists(advance_number: str) -> AlreadyExists:
     )
 
 
+# A transition of the domain, given the advance, the entity's settings and the time.
+Transition = Callable[[Advance, EntitySettings, datetime], Advance]
+
+
 class Advances:
-    def __init__(self, uow: UnitOfWork, tokens: PageTokens) -> None:
+    """The advances' use cases; numbers come from the counters' service."""
+
+    def __init__(self, uow: UnitOfWork, tokens: PageTokens, counters: Counters) -> None:
         self.uow = uow
         self.tokens = tokens
+        self.counters = counters
 
     def create(
         self, principal: Principal, fields: AdvanceFields, advance_number: str, state: str
@@ -84,27 +90,17 @@ class Advances:
         from the AR advance counter (in this transaction, so a failed create burns
         none) unless one is supplied."""
         tenant = principal.tenant
-        with self.uow.transaction() as conn:
+
+        def create(conn: Connection) -> Advance:
             settings = load_settings(conn, tenant.entity_id)
-            violations = Violations()
-            domain.check_fields(fields, settings, violations)
-            violations.raise_if_any()
-            assert fields.receipt_date is not None
-            domain.check_period_open(fields.receipt_date, settings, "the receipt date")
+            new = domain.created(
+                fields, advance_number or None, state, settings, principal.key_id, _now()
+            )
             advances = AdvanceRepository(conn, tenant)
-            now = datetime.now(UTC)
             if advance_number and advances.number_taken(advance_number):
                 raise number_exists(advance_number)
             try:
-                key = advances.insert(
-                    fields,
-                    domain.price(fields),
-                    advance_number or None,
-                    state,
-                    settings.base_currency,
-                    principal.key_id,
-                    now,
-                )
+                key = advances.insert(new)
             except NumberTaken:  # a concurrent create took it since the check above
                 raise number_exists(advance_number) from None
             created = advances.get(key)
@@ -113,9 +109,10 @@ class Advances:
                 return created
             # Numbered last: the AR advance counter's row is locked from here to the
             # commit, so concurrent creates of the entity queue only for this short tail.
-            number = self._next_number(conn, principal)
-            if number is None:
+            issued = self.counters.issue_if_any(principal, ADVANCE_COUNTER)
+            if issued is None:
                 return created
+            [number] = issued.numbers
             try:
                 advances.set_number(key, number)
             except NumberTaken:
@@ -128,16 +125,12 @@ class Advances:
                 ) from None
             return replace(created, advance_number=number)
 
-    @staticmethod
-    def _next_number(conn, principal: Principal) -> str | None:  # type: ignore[no-untyped-def]
-        """The next number of the AR advance counter, in this transaction; None without one."""
-        counters = CounterRepository(conn, principal.tenant)
-        issued = issue_from(counters, ADVANCE_COUNTER, 1, principal.key_id)
-        return issued.numbers[0] if issued else None
+        return self.uow.run(create)
 
     def get(self, tenant: Tenant, key: int) -> Advance:
-        with self.uow.transaction(read_only=True) as conn:
-            advance = AdvanceRepository(conn, tenant).get(key)
+        advance = self.uow.run(
+            lambda conn: AdvanceRepository(conn, tenant).get(key), read_only=True
+        )
         if advance is None:
             raise domain.advance_not_found(key)
         return advance
@@ -159,7 +152,7 @@ class Advances:
         reaches MAX_FULL_PAGE_BYTES; the page then ends early (at least one advance)."""
         size = page_size(requested_size)
         position = self.tokens.decode(PAGE_KIND, tenant, page_token, list)
-        after, total = 0, None
+        after, counted = 0, None
         if position is not None:
             if (
                 len(position) != 4
@@ -169,8 +162,9 @@ class Advances:
                 or position[1:3] != [filters.customer_id, filters.state]
             ):
                 raise invalid_page_token()
-            after, total = position[0], position[3]
-        with self.uow.transaction(read_only=True) as conn:
+            after, counted = position[0], position[3]
+
+        def page_of(conn: Connection) -> tuple[list[int], list[Any], bool, int]:
             advances = AdvanceRepository(conn, tenant)
             keys = advances.page_keys(filters, after, size + 1)
             page, more = keys[:size], len(keys) > size
@@ -179,8 +173,10 @@ class Advances:
                 rendered = _render_within_budget(advances, page, render)
                 if len(rendered) < len(page):
                     page, more = page[: len(rendered)], True
-            if total is None:
-                total = advances.count(filters)
+            total = advances.count(filters) if counted is None else counted
+            return page, rendered, more, total
+
+        page, rendered, more, total = self.uow.run(page_of, read_only=True)
         token = (
             self.tokens.encode(
                 PAGE_KIND, tenant, [page[-1], filters.customer_id, filters.state, total]
@@ -189,18 +185,6 @@ class Advances:
             else ""
         )
         return AdvancePage(page, rendered, token, total)
-
-    def _locked(self, conn, tenant: Tenant, key: int, etag: str = "") -> Advance:  # type: ignore[no-untyped-def]
-        advance = AdvanceRepository(conn, tenant).get(key, lock=True)
-        if advance is None:
-            raise domain.advance_not_found(key)
-        if etag and etag != advance.etag:
-            raise Aborted(
-                "ETAG_MISMATCH",
-                "the advance changed since that etag was read: get it again and retry",
-                metadata={"key": str(key), "etag": advance.etag},
-            )
-        return advance
 
     def update(
         self,
@@ -213,109 +197,98 @@ class Advances:
     ) -> Advance:
         """Writes the attributes `names` of `patch`; replacing items re-prices them.
         `advance_number`, when sent, must be the advance's own: it is immutable."""
-        tenant = principal.tenant
-        with self.uow.transaction() as conn:
-            settings = load_settings(conn, tenant.entity_id)
-            advance = self._locked(conn, tenant, key, etag)
-            domain.check_changeable(advance, settings, "updated")
-            if advance_number and advance_number != (advance.advance_number or ""):
-                raise InvalidArgument(
-                    [
-                        FieldViolation(
-                            "advance.advance_number",
-                            "cannot change once the advance exists",
-                            "FIELD_IMMUTABLE",
-                        )
-                    ]
-                )
-            fields = domain.merge(advance.fields, patch, names)
-            violations = Violations()
-            domain.check_fields(fields, settings, violations, advance.base_currency)
-            violations.raise_if_any()
-            assert fields.receipt_date is not None
-            domain.check_period_open(fields.receipt_date, settings, "the new receipt date")
-            advances = AdvanceRepository(conn, tenant)
-            advances.save_fields(
-                advance, fields, domain.price(fields), principal.key_id, datetime.now(UTC)
-            )
-            updated = advances.get(key)
-        assert updated is not None
-        return updated
+        return self._change(
+            principal,
+            key,
+            lambda advance, settings, now: domain.updated(
+                advance, patch, names, advance_number, settings, principal.key_id, now
+            ),
+            etag,
+        )
 
     def delete(self, principal: Principal, key: int, etag: str) -> None:
         tenant = principal.tenant
-        with self.uow.transaction() as conn:
+
+        def delete(conn: Connection) -> None:
             settings = load_settings(conn, tenant.entity_id)
-            advance = self._locked(conn, tenant, key, etag)
+            advance = _locked(conn, tenant, key, etag)
             domain.check_changeable(advance, settings, "deleted")
             AdvanceRepository(conn, tenant).delete(advance)
 
-    def submit(self, principal: Principal, key: int) -> Advance:
-        def submit(advances: AdvanceRepository, advance: Advance, settings, now) -> None:  # type: ignore[no-untyped-def]
-            domain.check_submit(advance, settings)
-            advances.save(advance, principal.key_id, now, state=domain.POSTED)
+        self.uow.run(delete)
 
-        return self._transition(principal, key, submit)
+    def submit(self, principal: Principal, key: int) -> Advance:
+        return self._change(
+            principal,
+            key,
+            lambda advance, settings, now: domain.submitted(
+                advance, settings, principal.key_id, now
+            ),
+        )
 
     def reverse(self, principal: Principal, key: int, reversed_date: date, memo: str) -> Advance:
-        def reverse(advances: AdvanceRepository, advance: Advance, settings, now) -> None:  # type: ignore[no-untyped-def]
-            domain.check_reverse(advance, reversed_date, settings)
-            advances.save(
-                advance,
-                principal.key_id,
-                now,
-                state=domain.REVERSED,
-                reversed_date=reversed_date,
-                reversal_memo=memo,
-            )
-
-        return self._transition(principal, key, reverse)
+        return self._change(
+            principal,
+            key,
+            lambda advance, settings, now: domain.reversed_on(
+                advance, reversed_date, memo, settings, principal.key_id, now
+            ),
+        )
 
     def apply(
         self, principal: Principal, key: int, invoice_number: str, amount: int, applied_date: date
     ) -> Advance:
-        def apply(advances: AdvanceRepository, advance: Advance, settings, now) -> None:  # type: ignore[no-untyped-def]
-            application = domain.plan_apply(advance, invoice_number, amount, applied_date, settings)
-            advances.add_application(advance, application, principal.key_id, now)
-            txn_paid = advance.txn_total_paid + application.amount
-            advances.save(
-                advance,
-                principal.key_id,
-                now,
-                state=domain.state_for(txn_paid, advance.txn_total_entered),
-                total_paid=advance.total_paid + application.base_amount,
-                txn_total_paid=txn_paid,
-                ever_applied=True,
-            )
-
-        return self._transition(principal, key, apply)
+        return self._change(
+            principal,
+            key,
+            lambda advance, settings, now: domain.applied(
+                advance, invoice_number, amount, applied_date, settings, principal.key_id, now
+            ),
+        )
 
     def unapply(
         self, principal: Principal, key: int, invoice_number: str, application_key: int = 0
     ) -> Advance:
-        def unapply(advances: AdvanceRepository, advance: Advance, settings, now) -> None:  # type: ignore[no-untyped-def]
-            chosen = domain.plan_unapply(advance, invoice_number, application_key, settings)
-            advances.unapply(advance, chosen, principal.key_id, now)
-            txn_paid = advance.txn_total_paid - sum(a.amount for a in chosen)
-            advances.save(
-                advance,
-                principal.key_id,
-                now,
-                state=domain.state_for(txn_paid, advance.txn_total_entered),
-                total_paid=advance.total_paid - sum(a.base_amount for a in chosen),
-                txn_total_paid=txn_paid,
-            )
+        return self._change(
+            principal,
+            key,
+            lambda advance, settings, now: domain.unapplied(
+                advance, invoice_number, application_key, settings, principal.key_id, now
+            ),
+        )
 
-        return self._transition(principal, key, unapply)
-
-    def _transition(self, principal: Principal, key: int, change) -> Advance:  # type: ignore[no-untyped-def]
-        """Locks the advance, lets `change` check its rule and write, returns the result."""
+    def _change(
+        self, principal: Principal, key: int, transition: Transition, etag: str = ""
+    ) -> Advance:
+        """Locks the advance, lets the pure `transition` decide what it becomes, saves
+        that, and returns it as stored."""
         tenant = principal.tenant
-        with self.uow.transaction() as conn:
+
+        def change(conn: Connection) -> Advance:
             settings = load_settings(conn, tenant.entity_id)
-            advance = self._locked(conn, tenant, key)
+            before = _locked(conn, tenant, key, etag)
+            after = transition(before, settings, _now())
             advances = AdvanceRepository(conn, tenant)
-            change(advances, advance, settings, datetime.now(UTC))
-            changed = advances.get(key)
-        assert changed is not None
-        return changed
+            advances.save(before, after)
+            stored = advances.get(key)
+            assert stored is not None
+            return stored
+
+        return self.uow.run(change)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _locked(conn: Connection, tenant: Tenant, key: int, etag: str = "") -> Advance:
+    advance = AdvanceRepository(conn, tenant).get(key, lock=True)
+    if advance is None:
+        raise domain.advance_not_found(key)
+    if etag and etag != advance.etag:
+        raise Aborted(
+            "ETAG_MISMATCH",
+            "the advance changed since that etag was read: get it again and retry",
+            metadata={"key": str(key), "etag": advance.etag},
+        )
+    return advance

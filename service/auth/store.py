@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from service.auth.keys import (
     ApiKeyRecord,
@@ -15,6 +14,7 @@ from service.db import models
 from service.db.ids import new_key_id
 from service.db.types import UtcDateTime
 from service.db.uow import UnitOfWork
+from service.entities.store import ensure_entity
 from service.errors import NotFound
 
 _KEY_COLUMNS = (
@@ -43,15 +43,6 @@ def _record(row: Row) -> ApiKeyRecord:
     )
 
 
-def ensure_entity(conn: Connection, entity_id: str, now: datetime) -> None:
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        dialect_insert(models.Entity)
-        .values(id=entity_id, create_time=now)
-        .on_conflict_do_nothing(index_elements=["id"])
-    )
-
-
 class KeyStore:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -63,53 +54,54 @@ class KeyStore:
         plaintext, which is never stored."""
         key = key or generate_key(mode)
         now = datetime.now(UTC)
-        with self.uow.transaction() as conn:
+        statement = (
+            insert(models.ApiKey)
+            .values(
+                id=new_key_id(),
+                key_hash=hash_key(key),
+                hint=key_hint(key),
+                entity_id=entity_id,
+                mode=mode,
+                scopes=" ".join(sorted(set(scopes))),
+                create_time=now,
+            )
+            .returning(*_KEY_COLUMNS)
+        )
+
+        def create(conn: Connection) -> Row:
             ensure_entity(conn, entity_id, now)
-            row = conn.execute(
-                insert(models.ApiKey)
-                .values(
-                    id=new_key_id(),
-                    key_hash=hash_key(key),
-                    hint=key_hint(key),
-                    entity_id=entity_id,
-                    mode=mode,
-                    scopes=" ".join(sorted(set(scopes))),
-                    create_time=now,
-                )
-                .returning(*_KEY_COLUMNS)
-            ).one()
-        return _record(row), key
+            return conn.execute(statement).one()
+
+        return _record(self.uow.run(create)), key
 
     def find_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        with self.uow.single_read() as conn:
-            row = conn.execute(_FIND, {"key_hash": key_hash}).one_or_none()
+        row = self.uow.read(lambda conn: conn.execute(_FIND, {"key_hash": key_hash}).one_or_none())
         return None if row is None else _record(row)
 
     def list_keys(self, entity_id: str | None = None) -> list[ApiKeyRecord]:
         query = select(*_KEY_COLUMNS).order_by(models.ApiKey.id)
         if entity_id is not None:
             query = query.where(models.ApiKey.entity_id == entity_id)
-        with self.uow.transaction(read_only=True) as conn:
-            return [_record(row) for row in conn.execute(query)]
+        rows = self.uow.run(lambda conn: conn.execute(query).all(), read_only=True)
+        return [_record(row) for row in rows]
 
     def revoke(self, key_id: int) -> ApiKeyRecord:
         """Revokes a key; revoking a revoked key keeps its first revoke time."""
         now = datetime.now(UTC)
-        with self.uow.transaction() as conn:
-            row = conn.execute(
-                update(models.ApiKey)
-                .where(models.ApiKey.id == key_id)
-                .values(
-                    revoke_time=func.coalesce(
-                        models.ApiKey.revoke_time, literal(now, UtcDateTime())
-                    )
-                )
-                .returning(*_KEY_COLUMNS)
-            ).one_or_none()
+        statement = (
+            update(models.ApiKey)
+            .where(models.ApiKey.id == key_id)
+            .values(
+                revoke_time=func.coalesce(models.ApiKey.revoke_time, literal(now, UtcDateTime()))
+            )
+            .returning(*_KEY_COLUMNS)
+        )
+        row = self.uow.run(lambda conn: conn.execute(statement).one_or_none())
         if row is None:
             raise NotFound("API_KEY_NOT_FOUND", f"no API key with id {key_id}")
         return _record(row)
 
     def count(self) -> int:
-        with self.uow.transaction(read_only=True) as conn:
-            return conn.execute(select(func.count()).select_from(models.ApiKey)).scalar_one()
+        statement = select(func.count()).select_from(models.ApiKey)
+        count: int = self.uow.run(lambda conn: conn.execute(statement).scalar_one(), read_only=True)
+        return count

@@ -6,12 +6,14 @@ expressions per call costs more than running them.
 """
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
     Connection,
     Row,
     String,
+    Table,
     bindparam,
     case,
     insert,
@@ -25,6 +27,7 @@ from service.auth.keys import Tenant
 from service.counters.domain import MAX_VALUE, Counter, CounterChange
 from service.db.models import Counter as CounterRow
 from service.db.models import CounterEvent
+from service.db.tenancy import of_tenant, tenant_params
 from service.db.types import UtcDateTime
 
 _COLUMNS = (
@@ -35,9 +38,7 @@ _COLUMNS = (
     CounterRow.create_time,
     CounterRow.update_time,
 )
-_OF_TENANT = (CounterRow.entity_id == bindparam("b_entity_id")) & (
-    CounterRow.mode == bindparam("b_mode")
-)
+_OF_TENANT = of_tenant(cast(Table, CounterRow.__table__))
 _ONE = _OF_TENANT & (CounterRow.counter_type == bindparam("b_counter_type"))
 
 _GET = select(*_COLUMNS).where(_ONE)
@@ -120,8 +121,7 @@ class CounterRepository:
         self.conn = conn
         self.entity_id = tenant.entity_id
         self.mode = tenant.mode
-        # Bind names differ from column names: UPDATE and INSERT reserve those.
-        self.tenant = {"b_entity_id": tenant.entity_id, "b_mode": tenant.mode}
+        self.tenant = tenant_params(tenant)
 
     def _one(self, statement, **params) -> Counter | None:  # type: ignore[no-untyped-def]
         bound = {f"b_{name}": value for name, value in params.items()}

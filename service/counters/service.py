@@ -2,6 +2,9 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import Connection
 
 from service.auth.keys import Principal, Tenant
 from service.counters.domain import (
@@ -32,10 +35,21 @@ class CounterPage:
     next_page_token: str
 
 
+class Metrics(Protocol):
+    """Where committed effects are counted (service/observability.py)."""
+
+    def advanced(self, counter_type: str) -> None: ...
+
+    def issued(self, counter_type: str, count: int) -> None: ...
+
+
 class Counters:
-    def __init__(self, uow: UnitOfWork, tokens: PageTokens) -> None:
+    """The counters' use cases, and the API other domains take numbers through."""
+
+    def __init__(self, uow: UnitOfWork, tokens: PageTokens, metrics: Metrics | None = None) -> None:
         self.uow = uow
         self.tokens = tokens
+        self.metrics = metrics
 
     def advance(self, principal: Principal, request: AdvanceRequest) -> AdvanceResult:
         """Raises the counter to `request.advance_to`, creating it if missing.
@@ -63,32 +77,50 @@ class Counters:
         """
         if not requests:
             return []
+        return self.uow.run(lambda conn: self._advance_many(conn, principal, requests))
+
+    def _advance_many(
+        self, conn: Connection, principal: Principal, requests: list[AdvanceRequest]
+    ) -> list[AdvanceResult | Exception]:
         key_id = principal.key_id
-        with self.uow.transaction() as conn:
-            counters = CounterRepository(conn, principal.tenant)
-            stored = counters.lock({request.counter_type for request in requests})
-            now = datetime.now(UTC)
-            if len(requests) == 1:  # alone, its failure is the call's: no savepoint needed
+        counters = CounterRepository(conn, principal.tenant)
+        stored = counters.lock({request.counter_type for request in requests})
+        now = datetime.now(UTC)
+        if len(requests) == 1:  # alone, its failure is the call's: no savepoint needed
+            outcomes = _apply(counters, stored, requests, now, key_id)[0]
+        else:
+            outcomes = self._apply_in_savepoints(counters, stored, requests, now, key_id)
+        for outcome in outcomes:
+            if isinstance(outcome, AdvanceResult) and outcome.advanced:
+                self._count_advanced(outcome.counter.counter_type)
+        return outcomes
+
+    def _apply_in_savepoints(
+        self,
+        counters: CounterRepository,
+        stored: dict[str, Counter],
+        requests: list[AdvanceRequest],
+        now: datetime,
+        key_id: int | None,
+    ) -> list[AdvanceResult | Exception]:
+        try:
+            with self.uow.savepoint():
                 return _apply(counters, stored, requests, now, key_id)[0]
+        except RefusedByDatabase:
+            pass
+        outcomes: list[AdvanceResult | Exception] = []
+        current = stored
+        for request in requests:
             try:
-                with self.uow.transaction():  # a savepoint
-                    return _apply(counters, stored, requests, now, key_id)[0]
-            except RefusedByDatabase:
-                pass
-            outcomes: list[AdvanceResult | Exception] = []
-            current = stored
-            for request in requests:
-                try:
-                    with self.uow.transaction():
-                        [outcome], current = _apply(counters, current, [request], now, key_id)
-                except RefusedByDatabase as error:
-                    outcome = error
-                outcomes.append(outcome)
-            return outcomes
+                with self.uow.savepoint():
+                    [outcome], current = _apply(counters, current, [request], now, key_id)
+            except RefusedByDatabase as error:
+                outcome = error
+            outcomes.append(outcome)
+        return outcomes
 
     def get(self, tenant: Tenant, counter_type: str) -> Counter:
-        with self.uow.single_read() as conn:
-            counter = CounterRepository(conn, tenant).get(counter_type)
+        counter = self.uow.read(lambda conn: CounterRepository(conn, tenant).get(counter_type))
         if counter is None:
             raise counter_not_found(counter_type)
         return counter
@@ -100,8 +132,8 @@ class Counters:
         after = self.tokens.decode(_PAGE_KIND, tenant, page_token, str)
         if after is not None and after not in COUNTER_TYPES:
             raise invalid_page_token()
-        with self.uow.transaction(read_only=True) as conn:
-            ordered = in_type_order(CounterRepository(conn, tenant).all())
+        stored = self.uow.run(lambda conn: CounterRepository(conn, tenant).all(), read_only=True)
+        ordered = in_type_order(stored)
         if after is not None:
             start = COUNTER_TYPES.index(after)
             ordered = [c for c in ordered if COUNTER_TYPES.index(c.counter_type) > start]
@@ -115,27 +147,40 @@ class Counters:
 
     def issue(self, principal: Principal, counter_type: str, count: int) -> IssueResult:
         """Issues `count` contiguous numbers; `count` has passed check_issue_count."""
-        with self.uow.transaction() as conn:
-            counters = CounterRepository(conn, principal.tenant)
-            result = issue_from(counters, counter_type, count, principal.key_id)
+        result = self.issue_if_any(principal, counter_type, count)
         if result is None:
             raise counter_not_found(counter_type)
         return result
 
+    def issue_if_any(
+        self, principal: Principal, counter_type: str, count: int = 1
+    ) -> IssueResult | None:
+        """Issues `count` numbers, audited; None when the tenant has no such counter. Run
+        inside another use case's unit of work (CreateAdvance numbering an advance), it
+        issues in that transaction: should that fail, no number is used up."""
 
-def issue_from(
-    counters: CounterRepository, counter_type: str, count: int, key_id: int | None
-) -> IssueResult | None:
-    """Issues `count` numbers inside the caller's transaction, audited; None when the
-    tenant has no such counter. Whoever issues (IssueNumbers, CreateAdvance) issues here."""
-    counter = counters.issue(counter_type, count, datetime.now(UTC), key_id)
-    if counter is None:
-        existing = counters.get(counter_type)
-        if existing is None:
-            return None
-        raise counter_exhausted(existing, count)
-    first = counter.current_value - count + 1
-    return IssueResult(counter, first, counter.current_value)
+        def issue(conn: Connection) -> IssueResult | None:
+            counters = CounterRepository(conn, principal.tenant)
+            counter = counters.issue(counter_type, count, datetime.now(UTC), principal.key_id)
+            if counter is None:
+                existing = counters.get(counter_type)
+                if existing is None:
+                    return None
+                raise counter_exhausted(existing, count)
+            if self.metrics is not None:
+                metrics = self.metrics
+                self.uow.after_commit(lambda: metrics.issued(counter_type, count))
+            first = counter.current_value - count + 1
+            return IssueResult(counter, first, counter.current_value)
+
+        return self.uow.run(issue)
+
+    def _count_advanced(self, counter_type: str) -> None:
+        """Counted once the transaction has committed: never for one rolled back or run
+        again."""
+        if self.metrics is not None:
+            metrics = self.metrics
+            self.uow.after_commit(lambda: metrics.advanced(counter_type))
 
 
 def created_concurrently() -> TransientConflict:

@@ -5,7 +5,6 @@ from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
 from service import errors
 from service.counters import domain
 from service.counters.service import Counters
-from service.observability import Observability
 from service.rpc.context import current_principal
 from service.rpc.convert import enum_name, enum_value, timestamp
 from service.rpc.status import ok_status_proto, status_for
@@ -58,18 +57,12 @@ def advance_response(result: domain.AdvanceResult) -> counters_pb2.AdvanceCounte
 
 
 class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
-    def __init__(self, counters: Counters, observability: Observability | None = None) -> None:
+    def __init__(self, counters: Counters) -> None:
         self.counters = counters
-        self.observability = observability
-
-    def _count_advance(self, result: domain.AdvanceResult) -> domain.AdvanceResult:
-        if result.advanced and self.observability is not None:
-            self.observability.advanced(result.counter.counter_type)
-        return result
 
     def AdvanceCounter(self, request, context):  # type: ignore[no-untyped-def]
         result = self.counters.advance(current_principal(), advance_request(request))
-        return advance_response(self._count_advance(result))
+        return advance_response(result)
 
     def BatchAdvanceCounters(self, request, context):  # type: ignore[no-untyped-def]
         """Items apply in request order, in one transaction; an invalid item gets its own
@@ -89,7 +82,7 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
             else:
                 results[index] = counters_pb2.AdvanceCounterResult(
                     status=ok_status_proto(),
-                    response=advance_response(self._count_advance(outcome)),
+                    response=advance_response(outcome),
                 )
         return counters_pb2.BatchAdvanceCountersResponse(
             results=[results[index] for index in range(len(request.counters))]
@@ -116,8 +109,6 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
         count = domain.check_issue_count(request.count, violations)
         violations.raise_if_any()
         result = self.counters.issue(current_principal(), name, count)
-        if self.observability is not None:
-            self.observability.issued(name, count)
         return counters_pb2.IssueNumbersResponse(
             counter=counter_message(result.counter),
             numbers=result.numbers,

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from service.db import watchdog
 from service.errors import TransientConflict, Unavailable
 
 log = logging.getLogger(__name__)
@@ -79,14 +80,16 @@ _SQLITE_ID_TAKEN = re.compile(r"UNIQUE constraint failed: \w+\.id")
 
 def retrying(attempt: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
     """`attempt()`, run again on a TransientConflict with jittered exponential backoff,
-    at most ATTEMPTS times; then the TransientConflict goes to the caller (ABORTED)."""
+    at most ATTEMPTS times and never past the caller's deadline; then the TransientConflict
+    goes to the caller (ABORTED)."""
     for number in range(1, ATTEMPTS + 1):
         try:
             return attempt()
         except TransientConflict:
-            if number == ATTEMPTS:
-                raise
             pause = FIRST_BACKOFF * 2 ** (number - 1) * random.uniform(0.5, 1.5)
+            remaining = watchdog.remaining()
+            if number == ATTEMPTS or (remaining is not None and remaining < pause):
+                raise
             log.info(
                 "transient conflict, attempt %d of %d: retrying in %.3fs", number, ATTEMPTS, pause
             )

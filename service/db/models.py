@@ -174,10 +174,14 @@ class AdvanceLine(Base):
     __table_args__ = (
         UniqueConstraint("advance_id", "line_number"),
         CheckConstraint("txn_amount > 0", name="txn_amount"),
+        CheckConstraint("mode IN ('live', 'test')", name="mode"),
         {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    # The tenant again, so that every statement on this table names it.
+    entity_id: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(4))
     advance_id: Mapped[int] = mapped_column(ForeignKey("advances.id", ondelete="CASCADE"))
     line_number: Mapped[int]
     gl_account_id: Mapped[str] = mapped_column(String(100))

@@ -6,7 +6,7 @@ replica reads whichever insert won.
 
 import os
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.db.models import ServiceSecret
@@ -17,7 +17,7 @@ SECRET_BYTES = 32
 
 
 def load_secret(uow: UnitOfWork, name: str) -> bytes:
-    with uow.transaction() as conn:
+    def load(conn: Connection) -> bytes:
         dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         conn.execute(
             dialect_insert(ServiceSecret)
@@ -26,3 +26,5 @@ def load_secret(uow: UnitOfWork, name: str) -> bytes:
         )
         value = conn.execute(select(ServiceSecret.value).where(ServiceSecret.name == name))
         return bytes(value.scalar_one())
+
+    return uow.run(load)

@@ -1,79 +1,114 @@
-"""Unit of work: one transaction per use case, rolled back unless it completes."""
+"""Unit of work: one transaction per use case, committed only when it completes, and run
+again when the database gave up on it to resolve a conflict.
 
-from collections.abc import Iterator
+    uow.run(lambda conn: ...)       the work in a transaction of its own, retried whole on a
+                                    transient conflict; inside another unit it joins that one
+    uow.read(lambda conn: ...)      one read statement (autocommit on PostgreSQL)
+    with uow.savepoint() as conn:   nested work that may fail alone
+    uow.after_commit(callback)      called once the outermost transaction has committed
+
+Joining is how an idempotency record commits together with the effect it records: the
+record's unit is the outermost, and the use case run inside it becomes part of it. Whoever
+opens the outermost unit (an RPC, a CLI command, the sweep) gets the retry.
+"""
+
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from service.db.failures import translate
+from service.db.failures import retrying, translate
+
+T = TypeVar("T")
 
 
-class _Ambient:
-    """The transaction open in this thread of execution: a use case started inside
-    another's transaction joins it (as a savepoint) instead of opening its own. That is
-    how an idempotency record commits together with the effect it records."""
+@dataclass
+class _Unit:
+    """The transaction open in this thread of execution, and what waits for its commit."""
 
-    def __init__(self, engine: Engine, conn: Connection) -> None:
-        self.engine = engine
-        self.conn = conn
+    engine: Engine
+    conn: Connection
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
-_ambient: ContextVar[_Ambient | None] = ContextVar("ambient", default=None)
+_current: ContextVar[_Unit | None] = ContextVar("unit_of_work", default=None)
 
 
 class UnitOfWork:
-    """Hands out one connection in one transaction.
-
-    `with uow.transaction() as conn:` commits when the block ends normally and rolls
-    back when it raises, so a failed use case never writes anything. Inside another
-    transaction of the same engine it is a savepoint: its failure undoes only itself,
-    and its success commits with the enclosing transaction.
-    """
-
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @contextmanager
-    def transaction(self, read_only: bool = False) -> Iterator[Connection]:
-        """`read_only` declares that the block only reads: SQLite then starts a plain
-        BEGIN instead of taking the write lock up front (see db/engine.py)."""
-        current = _ambient.get()
-        if current is not None and current.engine is self.engine:
-            try:
-                with current.conn.begin_nested():
-                    yield current.conn
-            except DBAPIError as error:
-                raise translate(error) from error
-            return
+    def _joined(self) -> _Unit | None:
+        unit = _current.get()
+        return unit if unit is not None and unit.engine is self.engine else None
+
+    def run(self, work: Callable[[Connection], T], read_only: bool = False) -> T:
+        """`work(conn)` in one transaction: committed when it returns, rolled back when it
+        raises. The outermost unit runs it again on a transient conflict (a serialization
+        failure, a deadlock, a busy SQLite), with jittered backoff, a few times at most;
+        inside another unit of the same engine it simply joins that one.
+
+        `read_only` declares that the work only reads: SQLite then starts a plain BEGIN
+        instead of taking the write lock up front (see db/engine.py)."""
+        unit = self._joined()
+        if unit is not None:
+            return work(unit.conn)
+        return retrying(lambda: self._once(work, read_only))
+
+    def _once(self, work: Callable[[Connection], T], read_only: bool) -> T:
         try:
             with self.engine.connect() as conn:
                 if read_only:
                     conn = conn.execution_options(read_only=True)
+                unit = _Unit(self.engine, conn)
                 with conn.begin():
-                    token = _ambient.set(_Ambient(self.engine, conn))
+                    token = _current.set(unit)
                     try:
-                        yield conn
+                        result = work(conn)
                     finally:
-                        _ambient.reset(token)
+                        _current.reset(token)
         except DBAPIError as error:
             # The one place that turns driver errors into the domain's: a conflict to
             # retry, an unreachable database, or (anything else) a bug.
             raise translate(error) from error
+        for callback in unit.after_commit:
+            callback()
+        return result
 
-    @contextmanager
-    def single_read(self) -> Iterator[Connection]:
-        """A connection for one read statement. On PostgreSQL it runs outside any
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """`work(conn)` that runs one read statement. On PostgreSQL it runs outside any
         transaction (autocommit), sparing the BEGIN and COMMIT round trips: a single
-        statement sees one consistent snapshot by itself. Inside an open transaction,
-        it reads in that transaction."""
-        if self.engine.dialect.name != "postgresql" or _ambient.get() is not None:
-            with self.transaction(read_only=True) as conn:
-                yield conn
-            return
+        statement sees one consistent snapshot by itself. Inside a unit, it reads there."""
+        if self.engine.dialect.name != "postgresql" or self._joined() is not None:
+            return self.run(work, read_only=True)
         try:
             with self.engine.connect() as conn:
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+                return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
         except DBAPIError as error:
             raise translate(error) from error
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Connection]:
+        """Nested work that may fail alone, inside a unit: when the block raises, what it
+        wrote is undone and the enclosing unit goes on."""
+        unit = self._joined()
+        if unit is None:
+            raise RuntimeError("a savepoint needs a unit of work around it")
+        try:
+            with unit.conn.begin_nested():
+                yield unit.conn
+        except DBAPIError as error:
+            raise translate(error) from error
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """`callback()` once the outermost transaction has committed; never if it rolls
+        back or is run again. Outside a unit, at once."""
+        unit = self._joined()
+        if unit is None:
+            callback()
+        else:
+            unit.after_commit.append(callback)

@@ -3,8 +3,8 @@
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from service.auth.store import ensure_entity
 from service.db import models
 from service.db.uow import UnitOfWork
 from service.entities.settings import EntitySettings
@@ -16,6 +16,16 @@ _SETTINGS = (
     models.Entity.base_currency,
 )
 _GET = select(*_SETTINGS).where(models.Entity.id == bindparam("b_id"))
+
+
+def ensure_entity(conn: Connection, entity_id: str, now: datetime) -> None:
+    """The entity's row, made if it has none (its settings then take their defaults)."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        dialect_insert(models.Entity)
+        .values(id=entity_id, create_time=now)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
 
 
 def load_settings(conn: Connection, entity_id: str) -> EntitySettings:
@@ -30,7 +40,8 @@ class EntityStore:
 
     def configure(self, entity_id: str, **changes: object) -> EntitySettings:
         """Sets the given settings (creating the entity if needed) and returns them all."""
-        with self.uow.transaction() as conn:
+
+        def configure(conn: Connection) -> EntitySettings:
             ensure_entity(conn, entity_id, datetime.now(UTC))
             if changes:
                 conn.execute(
@@ -38,6 +49,7 @@ class EntityStore:
                 )
             return load_settings(conn, entity_id)
 
+        return self.uow.run(configure)
+
     def settings(self, entity_id: str) -> EntitySettings:
-        with self.uow.transaction(read_only=True) as conn:
-            return load_settings(conn, entity_id)
+        return self.uow.run(lambda conn: load_settings(conn, entity_id), read_only=True)

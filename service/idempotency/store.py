@@ -3,12 +3,14 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.auth.keys import Principal
 from service.db.models import IdempotencyRecord as Record
+from service.db.tenancy import of_tenant, tenant_columns, tenant_params
 from service.db.types import UtcDateTime
 from service.db.uow import UnitOfWork
 from service.idempotency.rules import TTL, fingerprint, key_reused
@@ -50,43 +52,47 @@ class Idempotency:
         ends, then replays its response, or runs itself if the first one failed.
         """
         request_print = fingerprint(method, request_bytes)
-        where = _record(principal, method, key)
+        where = {**tenant_params(principal.tenant), "b_method": method, "b_key": key}
         # A retry of a finished call, the common case, only reads: claiming would lock
         # the record's row and queue every replay behind the others.
-        with self.uow.single_read() as conn:
-            found = conn.execute(_FIND_LIVE, {**where, "since": self.clock() - TTL}).one_or_none()
+        found = self.uow.read(
+            lambda conn: conn.execute(
+                _FIND_LIVE, {**where, "b_since": self.clock() - TTL}
+            ).one_or_none()
+        )
         if found is not None:
             return _replay(key, request_print, *found)
-        with self.uow.transaction() as conn:
-            now = self.clock()
-            if _claim(conn, where, request_print, now):
-                response = call()
-                conn.execute(update(Record).where(_is(where)).values(response=response))
+
+        def claimed(conn: Connection) -> Outcome | tuple[str, bytes | None]:
+            """The call's outcome if this claims the key; else the live record's."""
+            record = {**tenant_columns(principal.tenant), "method": method, "key": key}
+            if _claim(conn, record, request_print, self.clock()):
+                response = call()  # its unit of work joins this one
+                conn.execute(_FILL, {**where, "b_response": response})
                 return Outcome(response, replayed=False)
-            stored_print, stored = conn.execute(
-                select(Record.fingerprint, Record.response).where(_is(where))
-            ).one()
-        return _replay(key, request_print, stored_print, stored)
+            stored_print, stored = conn.execute(_FIND, where).one()
+            return stored_print, stored
+
+        outcome = self.uow.run(claimed)  # the outermost unit: a conflict reruns it all
+        if isinstance(outcome, Outcome):
+            return outcome
+        return _replay(key, request_print, *outcome)
 
     def purge(self) -> int:
         """Deletes records older than 24 hours; their keys are new again. In batches of
         PURGE_BATCH, each its own short transaction: however many have expired, no one
         statement runs long or holds locks for long."""
+        expired = (
+            select(Record.entity_id, Record.mode, Record.method, Record.key)
+            .where(Record.create_time <= self.clock() - TTL)
+            .limit(PURGE_BATCH)
+        )
+        statement = delete(Record).where(
+            tuple_(Record.entity_id, Record.mode, Record.method, Record.key).in_(expired)
+        )
         purged = 0
         while True:
-            with self.uow.transaction() as conn:
-                expired = (
-                    select(Record.entity_id, Record.mode, Record.method, Record.key)
-                    .where(Record.create_time <= self.clock() - TTL)
-                    .limit(PURGE_BATCH)
-                )
-                batch = conn.execute(
-                    delete(Record).where(
-                        tuple_(Record.entity_id, Record.mode, Record.method, Record.key).in_(
-                            expired
-                        )
-                    )
-                ).rowcount
+            batch: int = self.uow.run(lambda conn: conn.execute(statement).rowcount)
             purged += batch
             if batch < PURGE_BATCH:
                 return purged
@@ -99,36 +105,24 @@ def _replay(key: str, request_print: str, stored_print: str, stored: bytes | Non
     return Outcome(stored, replayed=True)
 
 
-def _record(principal: Principal, method: str, key: str) -> dict[str, str]:
-    tenant = principal.tenant
-    return {"entity_id": tenant.entity_id, "mode": tenant.mode, "method": method, "key": key}
-
-
 # Built once: a replay is the hot path of a retrying client.
-_FIND_LIVE = select(Record.fingerprint, Record.response).where(
-    (Record.entity_id == bindparam("entity_id"))
-    & (Record.mode == bindparam("mode"))
-    & (Record.method == bindparam("method"))
-    & (Record.key == bindparam("key"))
-    & (Record.create_time > bindparam("since", type_=UtcDateTime()))
+_RECORDS = cast(Table, Record.__table__)
+_THIS = (
+    of_tenant(_RECORDS)
+    & (_RECORDS.c.method == bindparam("b_method"))
+    & (_RECORDS.c.key == bindparam("b_key"))
 )
+_FIND = select(_RECORDS.c.fingerprint, _RECORDS.c.response).where(_THIS)
+_FIND_LIVE = _FIND.where(_RECORDS.c.create_time > bindparam("b_since", type_=UtcDateTime()))
+_FILL = update(_RECORDS).where(_THIS).values(response=bindparam("b_response"))
 
 
-def _is(where: dict[str, str]):  # type: ignore[no-untyped-def]
-    return (
-        (Record.entity_id == where["entity_id"])
-        & (Record.mode == where["mode"])
-        & (Record.method == where["method"])
-        & (Record.key == where["key"])
-    )
-
-
-def _claim(conn: Connection, where: dict[str, str], request_print: str, now: datetime) -> bool:
+def _claim(conn: Connection, record: dict[str, str], request_print: str, now: datetime) -> bool:
     """Claims the key: a new record, or one in place of a record past its 24 hours.
     False when a live record holds it (after waiting for its transaction to end)."""
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     new = dialect_insert(Record).values(
-        **where, fingerprint=request_print, response=None, create_time=now
+        **record, fingerprint=request_print, response=None, create_time=now
     )
     statement = new.on_conflict_do_update(
         index_elements=[Record.entity_id, Record.mode, Record.method, Record.key],

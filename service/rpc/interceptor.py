@@ -23,7 +23,6 @@ from google.rpc import code_pb2, status_pb2
 from service import errors
 from service.auth.keys import AUTH_DOMAIN, Principal
 from service.db import watchdog
-from service.db.failures import retrying
 from service.idempotency import rules as idempotency_rules
 from service.idempotency.store import Idempotency
 from service.observability import CallRecord, Observability
@@ -204,7 +203,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     ) -> Handle:
         """`behavior` run as the caller's principal, at most once per idempotency key,
         its database work bounded by the caller's deadline, its errors turned into
-        statuses."""
+        statuses. (Transient conflicts are retried by the unit of work that meets them.)"""
         domain = package_of(method)
         mutating = self._idempotency is not None and method in self._mutating
 
@@ -224,18 +223,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         with watchdog.bounded(call.deadline):
                             if key is None:
-                                return Reply(retrying(lambda: behavior(request, None)))
+                                return Reply(behavior(request, None))
                             seen["idempotency_key"] = key
                             assert self._idempotency is not None
-                            idempotency = self._idempotency
-                            outcome = retrying(
-                                lambda: idempotency.run(
-                                    principal,
-                                    method,
-                                    key,
-                                    request.SerializeToString(deterministic=True),
-                                    lambda: serialize(behavior(request, None)),
-                                )
+                            outcome = self._idempotency.run(
+                                principal,
+                                method,
+                                key,
+                                request.SerializeToString(deterministic=True),
+                                lambda: serialize(behavior(request, None)),
                             )
                         seen["replayed"] = outcome.replayed
                         replayed = ((idempotency_rules.REPLAYED_HEADER, "true"),)

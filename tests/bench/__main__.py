@@ -400,10 +400,11 @@ CLONE_ADVANCES = """
     WHERE entity_id = 'bulk'
 """
 CLONE_LINES = """
-    INSERT INTO advance_lines (advance_id, line_number, gl_account_id, gl_account_name,
-        account_label_id, account_label_name, txn_amount, base_amount, memo, dimensions)
-    SELECT a.id, l.line_number, l.gl_account_id, l.gl_account_name, l.account_label_id,
-        l.account_label_name, l.txn_amount, l.base_amount, l.memo, l.dimensions
+    INSERT INTO advance_lines (entity_id, mode, advance_id, line_number, gl_account_id,
+        gl_account_name, account_label_id, account_label_name, txn_amount, base_amount, memo,
+        dimensions)
+    SELECT a.entity_id, a.mode, a.id, l.line_number, l.gl_account_id, l.gl_account_name,
+        l.account_label_id, l.account_label_name, l.txn_amount, l.base_amount, l.memo, l.dimensions
     FROM advances AS a, advance_lines AS l
     WHERE a.entity_id = 'bulk' AND l.advance_id = %(template)s AND a.id <> %(template)s
 """

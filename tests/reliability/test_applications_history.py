@@ -220,7 +220,8 @@ def test_the_merged_application_migrates_and_the_old_key_still_works(channel, da
         legacy_advance(conn, 7)
         conn.execute(
             insert(models.AdvanceLine.__table__).values(
-                id=70, advance_id=7, line_number=1, gl_account_id="2200", gl_account_name="",
+                id=70, entity_id="acme", mode="live", advance_id=7, line_number=1,
+                gl_account_id="2200", gl_account_name="",
                 account_label_id="", account_label_name="", txn_amount=10000,
                 base_amount=10000, memo="", dimensions={"location": {"id": "CA", "name": ""}},
             )

@@ -5,6 +5,7 @@ waiting at its deadline; when the database answers again, so does the service.
 (With only connect and pool timeouts, a call without a deadline hung for as long as the
 database was gone, and health kept saying SERVING.)"""
 
+import contextlib
 import logging
 import os
 import shutil
@@ -71,14 +72,18 @@ def cluster_pids(cluster: postgres.Cluster) -> list[int]:
     return [postmaster, *children]
 
 
-def freeze(cluster: postgres.Cluster) -> None:
+def signal_all(cluster: postgres.Cluster, signum: int) -> None:
     for pid in cluster_pids(cluster):  # the postmaster first: it forks no more backends
-        os.kill(pid, signal.SIGSTOP)
+        with contextlib.suppress(ProcessLookupError):  # a backend that ended meanwhile
+            os.kill(pid, signum)
+
+
+def freeze(cluster: postgres.Cluster) -> None:
+    signal_all(cluster, signal.SIGSTOP)
 
 
 def thaw(cluster: postgres.Cluster) -> None:
-    for pid in cluster_pids(cluster):
-        os.kill(pid, signal.SIGCONT)
+    signal_all(cluster, signal.SIGCONT)
 
 
 @contextmanager

@@ -4,14 +4,25 @@ PostgreSQL raises them for real: a trigger on counters raises SQLSTATE 40001 or 
 for the first N attempts (counted by a sequence, which a rollback does not undo).
 """
 
+import urllib.request
+
 import grpc
 import pytest
 from arcus.counters.v1 import counters_pb2 as pb
+from arcus.counters.v1 import counters_pb2_grpc
 from sqlalchemy import text
 
+from service.auth.keys import Principal, Tenant
+from service.auth.store import KeyStore
+from service.counters.domain import AdvanceRequest
+from service.counters.service import Counters
 from service.db.failures import ATTEMPTS
+from service.db.uow import UnitOfWork
+from service.pagination import PageTokens
+from service.server import run_server
+from tests.advances import Client
 from tests.errors import rich_error
-from tests.support import auth
+from tests.support import auth, local_settings
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
 
@@ -122,3 +133,42 @@ def test_batch_items_and_keyed_calls_are_retried_too(counters, key, faults, proo
     again = counters.IssueNumbers(pb.IssueNumbersRequest(counter_type=INVOICE), metadata=keyed)
     assert first == again and first.first_value == 51
     assert current(counters, key) == 51
+
+
+def test_the_unit_of_work_retries_for_every_caller_not_only_rpcs(database, faults, proof):
+    """A use case run outside gRPC (a CLI command, the sweep) gets the same retries: they
+    belong to the unit of work that opens the transaction."""
+    uow = UnitOfWork(database)
+    counters = Counters(uow, PageTokens(b"unused"))
+    record, _ = KeyStore(uow).create("acme", "live", ["counters:write"])
+    principal = Principal(record.id, Tenant("acme", "live"), frozenset(record.scopes))
+    counters.advance(principal, AdvanceRequest("invoice", 100, "I", None))
+    faults(ATTEMPTS - 1, "40001")
+    assert counters.issue(principal, "invoice", 1).first_value == 101
+    assert faults.attempts() == ATTEMPTS
+    proof(f"{ATTEMPTS - 1} conflicts met outside any RPC: retried by the unit of work")
+
+
+def test_numbers_issued_are_counted_once_per_committed_effect(database, key, faults):
+    """A call retried after conflicts counts its numbers once; numbers CreateAdvance
+    takes from the AR advance counter count too."""
+    with run_server(database, local_settings(metrics_listen="127.0.0.1:0")) as running:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            counters = counters_pb2_grpc.CounterServiceStub(channel)
+            for kind in (INVOICE, pb.COUNTER_TYPE_AR_ADVANCE):
+                counters.AdvanceCounter(
+                    pb.AdvanceCounterRequest(counter_type=kind, advance_to=1, prefix="I"),
+                    metadata=auth(key),
+                )
+            faults(2, "40001")  # the IssueNumbers below runs three times, commits once
+            counters.IssueNumbers(
+                pb.IssueNumbersRequest(counter_type=INVOICE, count=3), metadata=auth(key)
+            )
+            faults(0, "40001")
+            Client(channel, key).create()
+        url = f"http://127.0.0.1:{running.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            text_ = reply.read().decode()
+    assert 'arcus_numbers_issued_total{counter_type="invoice"} 3.0' in text_
+    assert 'arcus_numbers_issued_total{counter_type="ar_advance"} 1.0' in text_
+    assert 'arcus_counters_advanced_total{counter_type="invoice"} 1.0' in text_
