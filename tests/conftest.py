@@ -24,6 +24,7 @@ from service.db.models import Base
 from service.db.uow import UnitOfWork
 from service.server import RunningServer, all_scopes, run_server
 from tests import postgres
+from tests.advances import Client
 from tests.support import LOCAL
 from tests.tools import missing
 
@@ -42,10 +43,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if bin_dir is None:
         _state["pg_note"] = "PostgreSQL server binaries not found: PostgreSQL tests skipped"
         return
-    cluster = postgres.start_cluster(bin_dir)
-    _state["cluster"] = cluster
-    _state["pg_url"] = cluster.url
-    _state["pg_note"] = f"throwaway cluster {cluster.version} at {cluster.url}"
+    _state["bin_dir"] = bin_dir
+    _state["pg_note"] = "a throwaway cluster, started when a test first needs it"
+
+
+def _postgres_url() -> str | None:
+    """The PostgreSQL to test on: the throwaway cluster is started on first use, so that a
+    run of tests/unit alone starts none."""
+    if "pg_url" not in _state and "bin_dir" in _state:
+        cluster = postgres.start_cluster(_state.pop("bin_dir"))  # type: ignore[arg-type]
+        _state["cluster"] = cluster
+        _state["pg_url"] = cluster.url
+        _state["pg_note"] = f"throwaway cluster {cluster.version} at {cluster.url}"
+    url = _state.get("pg_url")
+    return None if url is None else str(url)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -59,8 +70,17 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if os.environ.get("REQUIRE_POSTGRES") == "1" and "pg_url" not in _state:
+    if os.environ.get("REQUIRE_POSTGRES") == "1" and not ({"pg_url", "bin_dir"} & set(_state)):
         raise pytest.UsageError(f"REQUIRE_POSTGRES=1 but {_state.get('pg_note')}")
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The test PostgreSQL's URL (a missing PostgreSQL skips the test, or fails it in CI)."""
+    url = _postgres_url()
+    if url is None:
+        missing(str(_state.get("pg_note")))
+    return url
 
 
 _proofs: list[str] = []
@@ -117,10 +137,11 @@ def _engine(engines: dict[str, Engine], backend: str, tmp: Path) -> Engine:
     if backend not in engines:
         if backend == "sqlite":
             url = f"sqlite:///{tmp / 'arcus-test.sqlite3'}"
-        elif "pg_url" in _state:
-            url = str(_state["pg_url"])
         else:
-            missing(str(_state.get("pg_note")))
+            found = _postgres_url()
+            if found is None:
+                missing(str(_state.get("pg_note")))
+            url = found
         engine = make_engine(url, pool_size=40, timeout=DATABASE_TIMEOUT)
         upgrade(engine)
         engines[backend] = engine
@@ -156,6 +177,12 @@ def channel(server: RunningServer) -> Iterator[grpc.Channel]:
 @pytest.fixture
 def counters(channel: grpc.Channel) -> counters_pb2_grpc.CounterServiceStub:
     return counters_pb2_grpc.CounterServiceStub(channel)
+
+
+@pytest.fixture
+def client(channel: grpc.Channel, key: str) -> Client:
+    """An AdvanceService client of acme/live, with every scope."""
+    return Client(channel, key)
 
 
 @dataclass

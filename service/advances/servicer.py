@@ -5,8 +5,7 @@ from arcus.receivables.v1 import advances_pb2_grpc
 from google.protobuf.empty_pb2 import Empty
 
 from service.advances import messages
-from service.advances.domain import Advance
-from service.advances.repository import Filters
+from service.advances.domain import Advance, Filters
 from service.advances.service import Advances
 from service.errors import Violations
 from service.rpc.context import current_principal

@@ -23,11 +23,6 @@ FAILED = grpc.StatusCode.FAILED_PRECONDITION
 S = pb.AdvanceState
 
 
-@pytest.fixture
-def client(channel, key):
-    return Client(channel, key)
-
-
 def unapply(client: Client, key: str, invoice: str = "", application: str = "") -> pb.Advance:
     return client.UnapplyAdvance(
         pb.UnapplyAdvanceRequest(key=key, invoice_number=invoice, application_key=application)

@@ -15,7 +15,6 @@ from sqlalchemy import insert
 from service.advances.service import MAX_FULL_PAGE_BYTES
 from service.db import models
 from service.db.ids import new_id
-from tests.advances import Client
 from tests.reliability import largest
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -24,11 +23,6 @@ DEFAULT_CLIENT_LIMIT = 4 * 1024 * 1024
 # The largest advance: MAX_ADVANCE_BYTES as sent, and 500 applications of the longest
 # invoice numbers (their most), each with its keys and times.
 MAX_ADVANCE_RESPONSE = 1.5 * 1024 * 1024
-
-
-@pytest.fixture
-def client(channel, key):
-    return Client(channel, key)
 
 
 def test_full_pages_of_large_advances_stop_early_and_miss_nothing(client, proof):

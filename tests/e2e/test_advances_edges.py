@@ -16,11 +16,6 @@ from tests.advances import Client, configure, count_rows, item, nothing_written,
 from tests.tools import violations
 
 
-@pytest.fixture
-def client(channel, key):
-    return Client(channel, key)
-
-
 def foreign(currency: str, rate: str, *items):  # type: ignore[no-untyped-def]
     return payload(
         paymentInformation={

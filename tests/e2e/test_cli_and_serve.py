@@ -13,7 +13,6 @@ from service.db import models
 from tests.errors import rich_error
 from tests.processes import cli, served
 from tests.support import auth, counters_served, local_settings
-from tests.tools import missing
 
 
 def url_of(engine: Engine) -> str:
@@ -149,12 +148,8 @@ def test_without_a_terminal_the_dev_key_is_only_in_its_file(tmp_path):
     assert key not in server.output()
 
 
-def test_serve_refuses_an_unmigrated_postgresql(tmp_path, engines):
-    from tests.conftest import _state
-
-    if "pg_url" not in _state:
-        missing(f"no PostgreSQL: {_state.get('pg_note')}")
-    url = str(_state["pg_url"]).replace("/arcus_test", "/postgres")  # never migrated
+def test_serve_refuses_an_unmigrated_postgresql(tmp_path, postgres_url):
+    url = postgres_url.replace("/arcus_test", "/postgres")  # never migrated
     result = cli("serve", cwd=tmp_path, DATABASE_URL=url, GRPC_LISTEN="127.0.0.1:0")
     assert result.returncode != 0
     assert "python -m service migrate" in result.stderr

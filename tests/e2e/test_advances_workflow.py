@@ -8,16 +8,11 @@ from arcus.receivables.v1 import advances_pb2 as pb
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from service.db import models
-from tests.advances import Client, advance_message, configure, count_rows, item, payload
+from tests.advances import advance_message, configure, count_rows, item, payload
 from tests.tools import violations
 
 S = pb.AdvanceState
 FAILED = grpc.StatusCode.FAILED_PRECONDITION
-
-
-@pytest.fixture
-def client(channel, key):
-    return Client(channel, key)
 
 
 def draft(client):  # type: ignore[no-untyped-def]

@@ -24,11 +24,6 @@ S = pb.AdvanceState
 FULL, BASIC = pb.ADVANCE_VIEW_FULL, pb.ADVANCE_VIEW_BASIC
 
 
-@pytest.fixture
-def client(channel, key):
-    return Client(channel, key)
-
-
 def list_all(client, **request):  # type: ignore[no-untyped-def]
     keys, token, pages = [], "", 0
     while True:

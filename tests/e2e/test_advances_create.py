@@ -22,11 +22,6 @@ from tests.tools import violations
 STATE = pb.AdvanceState
 
 
-@pytest.fixture
-def client(channel, key):
-    return Client(channel, key)
-
-
 def test_the_reference_create_example_creates_an_advance(client, database):
     configure(database, ar_automatic_summaries=True, ar_account_labels=True)
     created = client.create()
