@@ -3,6 +3,7 @@
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -67,7 +68,7 @@ class Observability:
             registry=self.registry,
         )  # fmt: skip
         self.registry.register(_PoolCollector(engine))
-        self._http: object | None = None
+        self._http: WSGIServer | None = None
 
     def call(self, record: CallRecord) -> None:
         self._calls.labels(record.method, record.code).inc()
@@ -99,5 +100,5 @@ class Observability:
 
     def close(self) -> None:
         if self._http is not None:
-            self._http.shutdown()  # type: ignore[attr-defined]
-            self._http.server_close()  # type: ignore[attr-defined]
+            self._http.shutdown()
+            self._http.server_close()

@@ -35,12 +35,17 @@ def generate(out_dir: Path) -> None:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
+    # mypy-protobuf's plugin, beside this interpreter: typed stubs (.pyi) of the gRPC
+    # modules, so that servicers and stubs are checked like the rest of the code.
+    plugin = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
     args = [
         "grpc_tools.protoc",
         *(f"-I{path}" for path in include_paths()),
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
+        f"--plugin=protoc-gen-mypy_grpc={plugin}",
+        f"--mypy_grpc_out={out_dir}",
         *(str(p.relative_to(PROTOS)) for p in proto_files()),
     ]
     if protoc.main(args) != 0:

@@ -68,7 +68,7 @@ class Client:
         self.stub = advances_pb2_grpc.AdvanceServiceStub(channel)
         self.metadata = auth(key)
 
-    def __getattr__(self, method: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, method: str):
         call = getattr(self.stub, method)
         return lambda request: call(request, metadata=self.metadata)
 

@@ -97,7 +97,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def proof(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def proof(request: pytest.FixtureRequest):
     """proof("what this test proved, with counts"): listed in the run's summary."""
 
     def record(line: str) -> None:
@@ -106,7 +106,7 @@ def proof(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     return record
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if _proofs:
         terminalreporter.section("what the reliability tests proved")
         for line in _proofs:

@@ -34,6 +34,6 @@ def from_status(status: status_pb2.Status) -> RichError:
 
 def rich_error(error: grpc.RpcError) -> RichError:
     """The google.rpc.Status of a failed call; fails the test if it has none."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None, f"no google.rpc.Status in {error!r}"
     return from_status(status)

@@ -43,9 +43,8 @@ def wait_until_serving(address: str, process: subprocess.Popen[bytes], timeout: 
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {process.stderr.read() if process.stderr else ''}"
-                )
+                said = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise RuntimeError(f"server exited: {said}")
             try:
                 reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:

@@ -3,10 +3,10 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import grpc
-from arcus.counters.v1 import counters_pb2_grpc
+from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
 from sqlalchemy import Engine
 
 from service.config import Settings
@@ -20,8 +20,11 @@ def local_settings(**overrides: Any) -> Settings:
     return replace(LOCAL, **overrides)
 
 
-def auth(key: str) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {key}")]
+Metadata = tuple[tuple[str, str], ...]
+
+
+def auth(key: str) -> Metadata:
+    return (("authorization", f"Bearer {key}"),)
 
 
 @contextmanager
@@ -34,3 +37,8 @@ def counters_served(
         grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel,
     ):
         yield counters_pb2_grpc.CounterServiceStub(channel)
+
+
+def counter_type_of(value: int) -> counters_pb2.CounterType:
+    """A CounterType by its number (the stubs type enum fields by their enum class)."""
+    return cast(counters_pb2.CounterType, value)

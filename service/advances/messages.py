@@ -3,6 +3,8 @@ resolving update masks (AIP-134), and building the Advance message back."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from arcus.receivables.v1 import advances_pb2 as pb
@@ -61,7 +63,7 @@ def _long_text(raw: str, violations: Violations, path: str) -> str:
     return check_text(raw, violations, path, max_length=1000)
 
 
-def _date(raw: str, violations: Violations, path: str):  # type: ignore[no-untyped-def]
+def _date(raw: str, violations: Violations, path: str) -> date | None:
     return parse_date(raw, violations, path) if raw else None
 
 
@@ -73,7 +75,7 @@ def _currency(raw: str, violations: Violations, path: str) -> str:
     return (parse_currency(raw, violations, path) or "") if raw else ""
 
 
-def _rate(raw: str, violations: Violations, path: str):  # type: ignore[no-untyped-def]
+def _rate(raw: str, violations: Violations, path: str) -> Decimal | None:
     return parse_rate(raw, violations, path) if raw else None
 
 
@@ -315,7 +317,7 @@ def parse_update(request: pb.UpdateAdvanceRequest) -> Update:
     return Update(key, patch, attributes, message.etag, message.advance_number)
 
 
-def required_date(raw: str, violations: Violations, path: str):  # type: ignore[no-untyped-def]
+def required_date(raw: str, violations: Violations, path: str) -> date | None:
     if not raw:
         violations.add(path, "is required", "FIELD_REQUIRED")
         return None

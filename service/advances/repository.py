@@ -9,7 +9,18 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from service.advances.domain import (
@@ -331,7 +342,7 @@ class AdvanceRepository:
         return [_advance(row, lines[row.id], applications[row.id]) for row in rows]
 
     @staticmethod
-    def _filtered(filters: Filters):  # type: ignore[no-untyped-def]
+    def _filtered(filters: Filters) -> ColumnElement[bool]:
         condition = _MINE
         if filters.customer_id:
             condition &= _ADVANCES.c.customer_id == bindparam("b_customer_id")

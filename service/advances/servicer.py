@@ -21,15 +21,17 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
     def __init__(self, advances: Advances) -> None:
         self.advances = advances
 
-    def CreateAdvance(self, request, context):  # type: ignore[no-untyped-def]
+    def CreateAdvance(self, request: pb.CreateAdvanceRequest, context: object) -> pb.Advance:
         fields, number, state = messages.parse_create(request.advance)
         return messages.full(self.advances.create(current_principal(), fields, number, state))
 
-    def GetAdvance(self, request, context):  # type: ignore[no-untyped-def]
+    def GetAdvance(self, request: pb.GetAdvanceRequest, context: object) -> pb.Advance:
         key = messages.only_key(request.key)
         return messages.full(self.advances.get(current_principal().tenant, key))
 
-    def ListAdvances(self, request, context):  # type: ignore[no-untyped-def]
+    def ListAdvances(
+        self, request: pb.ListAdvancesRequest, context: object
+    ) -> pb.ListAdvancesResponse:
         violations = Violations()
         customer_id = check_identifier(request.customer_id, violations, "customer_id")
         filters = Filters(customer_id, messages.state_filter(request.state, violations))
@@ -48,30 +50,31 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
             total_size=page.total_size,
         )
 
-    def UpdateAdvance(self, request, context):  # type: ignore[no-untyped-def]
+    def UpdateAdvance(self, request: pb.UpdateAdvanceRequest, context: object) -> pb.Advance:
         u = messages.parse_update(request)
         updated = self.advances.update(
             current_principal(), u.key, u.patch, u.attributes, u.etag, u.advance_number
         )
         return messages.full(updated)
 
-    def DeleteAdvance(self, request, context):  # type: ignore[no-untyped-def]
+    def DeleteAdvance(self, request: pb.DeleteAdvanceRequest, context: object) -> Empty:
         self.advances.delete(current_principal(), messages.only_key(request.key), request.etag)
         return Empty()
 
-    def SubmitAdvance(self, request, context):  # type: ignore[no-untyped-def]
+    def SubmitAdvance(self, request: pb.SubmitAdvanceRequest, context: object) -> pb.Advance:
         key = messages.only_key(request.key)
         return messages.full(self.advances.submit(current_principal(), key))
 
-    def ReverseAdvance(self, request, context):  # type: ignore[no-untyped-def]
+    def ReverseAdvance(self, request: pb.ReverseAdvanceRequest, context: object) -> pb.Advance:
         violations = Violations()
         key = messages.parse_key(request.key, violations)
         day = messages.required_date(request.reversed_date, violations, "reversed_date")
         memo = check_text(request.memo, violations, "memo", max_length=1000)
         violations.raise_if_any()
+        assert day is not None
         return messages.full(self.advances.reverse(current_principal(), key, day, memo))
 
-    def ApplyAdvance(self, request, context):  # type: ignore[no-untyped-def]
+    def ApplyAdvance(self, request: pb.ApplyAdvanceRequest, context: object) -> pb.Advance:
         violations = Violations()
         key = messages.parse_key(request.key, violations)
         invoice = messages.required_identifier(request.invoice_number, violations, "invoice_number")
@@ -85,7 +88,7 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
         assert amount is not None and day is not None
         return messages.full(self.advances.apply(current_principal(), key, invoice, amount, day))
 
-    def UnapplyAdvance(self, request, context):  # type: ignore[no-untyped-def]
+    def UnapplyAdvance(self, request: pb.UnapplyAdvanceRequest, context: object) -> pb.Advance:
         violations = Violations()
         key = messages.parse_key(request.key, violations)
         application_key = 0

@@ -22,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Executable
 
 from service.auth.keys import Tenant
 from service.counters.domain import MAX_VALUE, Counter, CounterChange
@@ -123,7 +124,7 @@ class CounterRepository:
         self.mode = tenant.mode
         self.tenant = tenant_params(tenant)
 
-    def _one(self, statement, **params) -> Counter | None:  # type: ignore[no-untyped-def]
+    def _one(self, statement: Executable, **params: object) -> Counter | None:
         bound = {f"b_{name}": value for name, value in params.items()}
         return _counter(self.conn.execute(statement, {**self.tenant, **bound}).one_or_none())
 

@@ -60,11 +60,15 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
     def __init__(self, counters: Counters) -> None:
         self.counters = counters
 
-    def AdvanceCounter(self, request, context):  # type: ignore[no-untyped-def]
+    def AdvanceCounter(
+        self, request: counters_pb2.AdvanceCounterRequest, context: object
+    ) -> counters_pb2.AdvanceCounterResponse:
         result = self.counters.advance(current_principal(), advance_request(request))
         return advance_response(result)
 
-    def BatchAdvanceCounters(self, request, context):  # type: ignore[no-untyped-def]
+    def BatchAdvanceCounters(
+        self, request: counters_pb2.BatchAdvanceCountersRequest, context: object
+    ) -> counters_pb2.BatchAdvanceCountersResponse:
         """Items apply in request order, in one transaction; an invalid item gets its own
         error status and the others still apply."""
         domain.check_batch_size(len(request.counters))
@@ -88,13 +92,17 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
             results=[results[index] for index in range(len(request.counters))]
         )
 
-    def GetCounter(self, request, context):  # type: ignore[no-untyped-def]
+    def GetCounter(
+        self, request: counters_pb2.GetCounterRequest, context: object
+    ) -> counters_pb2.Counter:
         violations = errors.Violations()
         name = counter_type_name(request.counter_type, violations, "counter_type")
         violations.raise_if_any()
         return counter_message(self.counters.get(current_principal().tenant, name))
 
-    def ListCounters(self, request, context):  # type: ignore[no-untyped-def]
+    def ListCounters(
+        self, request: counters_pb2.ListCountersRequest, context: object
+    ) -> counters_pb2.ListCountersResponse:
         page = self.counters.list_page(
             current_principal().tenant, request.page_size, request.page_token
         )
@@ -103,7 +111,9 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    def IssueNumbers(self, request, context):  # type: ignore[no-untyped-def]
+    def IssueNumbers(
+        self, request: counters_pb2.IssueNumbersRequest, context: object
+    ) -> counters_pb2.IssueNumbersResponse:
         violations = errors.Violations()
         name = counter_type_name(request.counter_type, violations, "counter_type")
         count = domain.check_issue_count(request.count, violations)

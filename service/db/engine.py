@@ -101,7 +101,6 @@ def _watch(engine: Engine, timeout: float) -> None:
     """From checkout to checkin, a connection is watched (see db/watchdog.py). Registered
     before any other checkout listener, so that the idle ping is bounded too."""
     watchdog = Watchdog(timeout)
-    engine.watchdog = watchdog  # type: ignore[attr-defined]
 
     @event.listens_for(engine, "checkout")
     def _watch_from_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:

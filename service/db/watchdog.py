@@ -46,11 +46,18 @@ def remaining() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
-def interrupter_for(dbapi_connection: object) -> Callable[[], None] | None:
+class Interrupter:
+    """Breaks a wait on one driver connection."""
+
+    def __init__(self, interrupt: Callable[[], None], close: Callable[[], None] = lambda: None):
+        self.interrupt, self.close = interrupt, close
+
+
+def interrupter_for(dbapi_connection: object) -> Interrupter | None:
     """How to break a wait on this driver connection, or None if it cannot be broken."""
     interrupt = getattr(dbapi_connection, "interrupt", None)  # sqlite3
     if callable(interrupt):
-        return interrupt
+        return Interrupter(interrupt)
     pgconn = getattr(dbapi_connection, "pgconn", None)  # psycopg
     if pgconn is None:
         return None
@@ -63,14 +70,13 @@ def interrupter_for(dbapi_connection: object) -> Callable[[], None] | None:
         with contextlib.suppress(OSError):
             duplicate.shutdown(socket.SHUT_RDWR)
 
-    shut_down.close = duplicate.close  # type: ignore[attr-defined]
-    return shut_down
+    return Interrupter(shut_down, duplicate.close)
 
 
 @dataclass(eq=False)
 class _Watch:
     deadline: float
-    interrupt: Callable[[], None]
+    interrupter: Interrupter
     callers: bool  # the deadline is the caller's (who has left), not the server's bound
     fired: bool = False
 
@@ -87,14 +93,14 @@ class Watchdog:
     fired: int = 0  # how many waits it has broken, for tests and metrics
 
     def watch(self, record: object, dbapi_connection: object) -> None:
-        interrupt = interrupter_for(dbapi_connection)
-        if interrupt is None:
+        interrupter = interrupter_for(dbapi_connection)
+        if interrupter is None:
             return
         bound = self.monotonic() + self.bound
         caller = _call_deadline.get()
         deadline = bound if caller is None else min(bound, caller)
         with self._lock:
-            self._watches[record] = _Watch(deadline, interrupt, deadline != bound)
+            self._watches[record] = _Watch(deadline, interrupter, deadline != bound)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="db-watchdog", daemon=True)
                 self._thread.start()
@@ -103,7 +109,7 @@ class Watchdog:
         with self._lock:
             watch = self._watches.pop(record, None)
         if watch is not None:
-            _close(watch.interrupt)
+            watch.interrupter.close()
 
     def _run(self) -> None:
         while True:
@@ -114,16 +120,10 @@ class Watchdog:
                     if not watch.fired and now >= watch.deadline:
                         watch.fired = True
                         self.fired += 1
-                        watch.interrupt()
+                        watch.interrupter.interrupt()
                         if watch.callers:
                             log.info("a database call outlived its caller's deadline: broken off")
                         else:
                             log.warning(
                                 "a database call took longer than %gs: broken off", self.bound
                             )
-
-
-def _close(interrupt: Callable[[], None]) -> None:
-    close = getattr(interrupt, "close", None)
-    if close is not None:
-        close()

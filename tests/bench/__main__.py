@@ -41,6 +41,7 @@ from service.pagination import PageTokens
 from service.server import all_scopes
 from tests import postgres
 from tests.advances import advance_message, item, payload
+from tests.support import counter_type_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -223,17 +224,27 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
             ):
                 counters = counters_pb2_grpc.CounterServiceStub(channel)
                 advances = advances_pb2_grpc.AdvanceServiceStub(channel)
-                noop_call = noop_channel.unary_unary("/bench.Noop/Call")
-                aio_noop_call = aio_channel.unary_unary("/bench.Noop/Call")
-                pool_noop_call = pool_channel.unary_unary("/bench.Noop/Call")
+                noop_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = (
+                    noop_channel.unary_unary("/bench.Noop/Call")
+                )
+                aio_noop_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = (
+                    aio_channel.unary_unary("/bench.Noop/Call")
+                )
+                pool_noop_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = (
+                    pool_channel.unary_unary("/bench.Noop/Call")
+                )
                 for kind in range(1, 23):
                     await counters.AdvanceCounter(
-                        cpb.AdvanceCounterRequest(counter_type=kind, advance_to=0, prefix="B"),
+                        cpb.AdvanceCounterRequest(
+                            counter_type=counter_type_of(kind), advance_to=0, prefix="B"
+                        ),
                         metadata=metadata,
                     )
                 batch = cpb.BatchAdvanceCountersRequest(
                     counters=[
-                        cpb.AdvanceCounterRequest(counter_type=1 + i % 21, advance_to=1)
+                        cpb.AdvanceCounterRequest(
+                            counter_type=counter_type_of(1 + i % 21), advance_to=1
+                        )
                         for i in range(50)
                     ]
                 )
@@ -254,7 +265,9 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
 
                 async def advance_spread(n: int) -> object:
                     return await counters.AdvanceCounter(
-                        cpb.AdvanceCounterRequest(counter_type=1 + n % 21, advance_to=n),
+                        cpb.AdvanceCounterRequest(
+                            counter_type=counter_type_of(1 + n % 21), advance_to=n
+                        ),
                         metadata=metadata,
                     )
 
@@ -430,7 +443,7 @@ def fill_advances(url: str, rows: int) -> tuple[int, float]:
 
 
 async def list_pages(
-    advances: advances_pb2_grpc.AdvanceServiceStub,
+    advances: "advances_pb2_grpc.AdvanceServiceAsyncStub",
     metadata: tuple[tuple[str, str], ...],
     url: str,
     rows: int,

@@ -5,6 +5,7 @@ import base64
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from typing import cast
 
 import grpc
 import pytest
@@ -16,7 +17,7 @@ from tests.advances import Client, configure, count_rows, item, nothing_written,
 from tests.tools import violations
 
 
-def foreign(currency: str, rate: str, *items):  # type: ignore[no-untyped-def]
+def foreign(currency: str, rate: str, *items):
     return payload(
         paymentInformation={
             "paymentDate": "2024-06-13",
@@ -41,7 +42,7 @@ def test_a_base_amount_past_the_limit_is_invalid_not_an_overflow(client, databas
 def test_racing_creates_with_one_supplied_number_make_one_advance(server, key, database):
     barrier = threading.Barrier(16)
 
-    def create(_):  # type: ignore[no-untyped-def]
+    def create(_):
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             client = Client(channel, key)
             barrier.wait()
@@ -106,7 +107,9 @@ def test_update_refuses_unknown_enums_and_a_changed_number(client):
     advance = client.create(payload(advanceNumber="N-1"))
     error = client.fails(
         "UpdateAdvance",
-        pb.UpdateAdvanceRequest(advance=pb.Advance(key=advance.key, description="x", state=99)),
+        pb.UpdateAdvanceRequest(
+            advance=pb.Advance(key=advance.key, description="x", state=cast(pb.AdvanceState, 99))
+        ),
     )
     assert violations(error) == {"advance.state": "ENUM_VALUE_UNKNOWN"}
     error = client.fails(

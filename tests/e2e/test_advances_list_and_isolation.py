@@ -24,7 +24,7 @@ S = pb.AdvanceState
 FULL, BASIC = pb.ADVANCE_VIEW_FULL, pb.ADVANCE_VIEW_BASIC
 
 
-def list_all(client, **request):  # type: ignore[no-untyped-def]
+def list_all(client, **request):
     keys, token, pages = [], "", 0
     while True:
         page = client.ListAdvances(pb.ListAdvancesRequest(page_token=token, **request))
@@ -97,16 +97,16 @@ class _Forged:
     def __init__(self, position: object) -> None:
         self.position = position
 
-    def token(self, database) -> str:  # type: ignore[no-untyped-def]
+    def token(self, database) -> str:
         tokens = PageTokens(load_secret(UnitOfWork(database), PAGE_TOKENS))
         return tokens.encode(PAGE_KIND, Tenant("acme", "live"), self.position)
 
 
-def _forged(position):  # type: ignore[no-untyped-def]
+def _forged(position):
     return _Forged(position)
 
 
-def _unsigned(position):  # type: ignore[no-untyped-def]
+def _unsigned(position):
     """A token as the service made them before they were signed."""
     raw = json.dumps({"k": "advances", "p": position}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -144,7 +144,7 @@ def test_page_size_is_clamped_to_1000(client):
     assert len(client.ListAdvances(pb.ListAdvancesRequest(page_size=5000)).advances) == 1
 
 
-def every_rpc(key: str):  # type: ignore[no-untyped-def]
+def every_rpc(key: str):
     return [
         ("GetAdvance", pb.GetAdvanceRequest(key=key)),
         (
@@ -196,7 +196,7 @@ def test_500_concurrent_creates_get_500_distinct_gapless_numbers(server, key, da
     threads, per_thread = 16, 32  # 512 > 500: a few more than asked for
     barrier = threading.Barrier(threads)
 
-    def create_many(_):  # type: ignore[no-untyped-def]
+    def create_many(_):
         with grpc.insecure_channel(target) as channel:
             client = Client(channel, key)
             barrier.wait()

@@ -15,17 +15,17 @@ S = pb.AdvanceState
 FAILED = grpc.StatusCode.FAILED_PRECONDITION
 
 
-def draft(client):  # type: ignore[no-untyped-def]
+def draft(client):
     return client.create(payload(state="ADVANCE_STATE_DRAFT"))
 
 
-def reverse(client, key, day="2024-06-20"):  # type: ignore[no-untyped-def]
+def reverse(client, key, day="2024-06-20"):
     return client.ReverseAdvance(
         pb.ReverseAdvanceRequest(key=key, reversed_date=day, memo="bounced")
     )
 
 
-def update(client, advance, mask=None, **fields):  # type: ignore[no-untyped-def]
+def update(client, advance, mask=None, **fields):
     message = advance_message(fields)
     message.key = advance.key
     request = pb.UpdateAdvanceRequest(advance=message)

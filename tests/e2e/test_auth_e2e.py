@@ -15,7 +15,7 @@ INVOICE = pb.COUNTER_TYPE_INVOICE
 GET = pb.GetCounterRequest(counter_type=INVOICE)
 
 
-def denied(call, request, metadata):  # type: ignore[no-untyped-def]
+def denied(call, request, metadata):
     with pytest.raises(grpc.RpcError) as caught:
         call(request, metadata=metadata)
     return rich_error(caught.value)
@@ -199,7 +199,7 @@ def test_unknown_method_is_unimplemented(channel, key):
 def test_a_bug_is_internal_with_error_info_never_unknown(counters, key, monkeypatch):
     from service.counters.service import Counters
 
-    def explode(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def explode(*args, **kwargs):
         raise RuntimeError("a bug, with a secret in its message")
 
     monkeypatch.setattr(Counters, "get", explode)
@@ -215,7 +215,7 @@ def test_a_bug_during_a_batch_fails_it_whole_as_internal_and_writes_nothing(
     """A batch is one transaction: only an item's own bad input is that item's failure."""
     from service.counters.repository import CounterRepository
 
-    def broken(self, changes):  # type: ignore[no-untyped-def]
+    def broken(self, changes):
         raise RuntimeError("lost the database mid-batch")
 
     monkeypatch.setattr(CounterRepository, "record_changes", broken)

@@ -20,7 +20,7 @@ def url_of(engine: Engine) -> str:
 
 
 @pytest.fixture
-def counters_without_key_cache(database):  # type: ignore[no-untyped-def]
+def counters_without_key_cache(database):
     """A server that looks every key up on every call, so a revocation shows at once."""
     with counters_served(database, local_settings(key_cache_seconds=0)) as counters:
         yield counters

@@ -1,5 +1,6 @@
 """Races on one counter: numbers are never issued twice nor skipped; advancing ends at the max."""
 
+import functools
 import random
 import threading
 
@@ -17,15 +18,15 @@ THREADS = 32
 INVOICE = pb.COUNTER_TYPE_INVOICE
 
 
-def run_in_threads(work, threads=THREADS):  # type: ignore[no-untyped-def]
+def run_in_threads(work, threads=THREADS):
     """work(0), ..., work(threads - 1), started together; fails if one raises or hangs."""
     barrier = threading.Barrier(threads, timeout=60)
 
-    def start(index):  # type: ignore[no-untyped-def]
+    def start(index):
         barrier.wait()
         return work(index)
 
-    return Threads([lambda i=i: start(i) for i in range(threads)], name="racer").results(600)
+    return Threads([functools.partial(start, i) for i in range(threads)], name="racer").results(600)
 
 
 def test_32_threads_issuing_200_numbers_each_get_6400_contiguous_numbers(server, key, database):
@@ -36,7 +37,7 @@ def test_32_threads_issuing_200_numbers_each_get_6400_contiguous_numbers(server,
             metadata=auth(key),
         )
 
-    def issue_200(_):  # type: ignore[no-untyped-def]
+    def issue_200(_):
         # A channel per thread: separate HTTP/2 connections, really concurrent calls.
         with grpc.insecure_channel(target) as channel:
             stub = counters_pb2_grpc.CounterServiceStub(channel)
@@ -69,7 +70,7 @@ def test_32_threads_issuing_200_numbers_each_get_6400_contiguous_numbers(server,
 def test_racing_advances_end_at_the_max_and_create_once(server, key, database):
     targets = random.Random(7).sample(range(1, 1_000_000), THREADS)
 
-    def advance(index):  # type: ignore[no-untyped-def]
+    def advance(index):
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             return counters_pb2_grpc.CounterServiceStub(channel).AdvanceCounter(
                 pb.AdvanceCounterRequest(
@@ -97,7 +98,7 @@ def test_racing_advances_end_at_the_max_and_create_once(server, key, database):
 
 @pytest.mark.parametrize("batch", [False, True])
 def test_many_callers_creating_one_counter_create_it_once(server, key, batch):
-    def create(index):  # type: ignore[no-untyped-def]
+    def create(index):
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = counters_pb2_grpc.CounterServiceStub(channel)
             item = pb.AdvanceCounterRequest(

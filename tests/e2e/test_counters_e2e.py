@@ -7,18 +7,18 @@ from sqlalchemy import Engine, event, select
 
 from service.db import models
 from tests.errors import from_status, rich_error
-from tests.support import auth
+from tests.support import auth, counter_type_of
 from tests.tools import violations
 
 INVOICE = pb.COUNTER_TYPE_INVOICE
 
 
-def advance(stub, key, counter_type=INVOICE, advance_to=0, **fields):  # type: ignore[no-untyped-def]
+def advance(stub, key, counter_type=INVOICE, advance_to=0, **fields):
     request = pb.AdvanceCounterRequest(counter_type=counter_type, advance_to=advance_to, **fields)
     return stub.AdvanceCounter(request, metadata=auth(key))
 
 
-def failure(call, *args, **kwargs):  # type: ignore[no-untyped-def]
+def failure(call, *args, **kwargs):
     with pytest.raises(grpc.RpcError) as caught:
         call(*args, **kwargs)
     return rich_error(caught.value)
@@ -126,7 +126,9 @@ def test_bad_input_is_invalid_argument_and_writes_nothing(
 
 
 def test_every_violation_is_reported_at_once(counters, key):
-    request = pb.AdvanceCounterRequest(counter_type=0, advance_to=-5, prefix="\t", padding=13)
+    request = pb.AdvanceCounterRequest(
+        counter_type=pb.COUNTER_TYPE_UNSPECIFIED, advance_to=-5, prefix="\t", padding=13
+    )
     error = failure(counters.AdvanceCounter, request, metadata=auth(key))
     assert violations(error) == {
         "counter_type": "COUNTER_TYPE_REQUIRED",
@@ -278,7 +280,9 @@ def test_a_batch_of_50_commits_once(server, counters, key, database):
     event.listen(database, *listen)
     try:
         items = [
-            pb.AdvanceCounterRequest(counter_type=1 + i % 22, advance_to=i, prefix="P")
+            pb.AdvanceCounterRequest(
+                counter_type=counter_type_of(1 + i % 22), advance_to=i, prefix="P"
+            )
             for i in range(50)
         ]
         counters.BatchAdvanceCounters(
@@ -292,7 +296,7 @@ def test_a_batch_of_50_commits_once(server, counters, key, database):
 
 def test_batch_of_50_is_accepted(counters, key):
     items = [
-        pb.AdvanceCounterRequest(counter_type=1 + i % 22, advance_to=i, prefix="P")
+        pb.AdvanceCounterRequest(counter_type=counter_type_of(1 + i % 22), advance_to=i, prefix="P")
         for i in range(50)
     ]
     results = counters.BatchAdvanceCounters(

@@ -48,10 +48,10 @@ def server(database, clock):  # the conftest server, on a clock the test moves
         yield running
 
 
-def raw_call(channel, method, request, key, idempotency_key=None):  # type: ignore[no-untyped-def]
+def raw_call(channel, method, request, key, idempotency_key=None):
     """The response's bytes as they came over the wire, and whether it was a replay."""
     call = channel.unary_unary(method)  # no deserializer: bytes in, bytes out
-    metadata = auth(key) + ([("idempotency-key", idempotency_key)] if idempotency_key else [])
+    metadata = auth(key) + ((("idempotency-key", idempotency_key),) if idempotency_key else ())
     response, rpc = call.with_call(request.SerializeToString(), metadata=metadata)
     replayed = dict(rpc.initial_metadata()).get("idempotent-replayed") == "true"
     return response, replayed
@@ -73,7 +73,7 @@ def records(engine: Engine) -> int:
 
 
 @pytest.fixture
-def world(channel, key):  # type: ignore[no-untyped-def]
+def world(channel, key):
     """An AR advance counter, an invoice counter, and advances in the states the RPCs need."""
     client = Client(channel, key)
     invoice = cpb.AdvanceCounterRequest(
@@ -87,7 +87,7 @@ def world(channel, key):  # type: ignore[no-untyped-def]
     return {"draft": draft.key, "posted": posted.key, "applied": applied.key}
 
 
-def mutating_calls(world):  # type: ignore[no-untyped-def]
+def mutating_calls(world):
     return {
         "AdvanceCounter": (
             COUNTERS + "AdvanceCounter",
@@ -201,7 +201,7 @@ def test_32_racing_callers_with_one_key_get_one_block_of_numbers(server, key, da
     barrier = threading.Barrier(32)
     request = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=10)
 
-    def issue(_):  # type: ignore[no-untyped-def]
+    def issue(_):
         with grpc.insecure_channel(target) as channel:
             barrier.wait()
             return raw_call(channel, COUNTERS + "IssueNumbers", request, key, "same-key")
@@ -227,10 +227,10 @@ def executing(engine: Engine) -> Iterator[dict[int, str]]:
     """The statements being executed on `engine` right now, by thread."""
     running: dict[int, str] = {}
 
-    def before(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+    def before(conn, cursor, statement, *args) -> None:
         running[threading.get_ident()] = statement
 
-    def after(*args) -> None:  # type: ignore[no-untyped-def]
+    def after(*args) -> None:
         running.pop(threading.get_ident(), None)
 
     listeners = [("before_cursor_execute", before), ("after_cursor_execute", after),
@@ -410,7 +410,7 @@ def test_purge_deletes_in_batches(channel, key, database, world, clock, monkeypa
     raw_call(channel, method, request, key, "live")
     deletes = []
 
-    def count_deletes(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+    def count_deletes(conn, cursor, statement, *args) -> None:
         if statement.lstrip().upper().startswith("DELETE FROM IDEMPOTENCY_RECORDS"):
             deletes.append(statement)
 
@@ -486,7 +486,7 @@ def test_bad_keys_are_invalid_argument_before_anything_runs(channel, key, databa
     before = snapshot(database)
     call = channel.unary_unary(method)
     with pytest.raises(grpc.RpcError) as caught:
-        call(request.SerializeToString(), metadata=[*auth(key), ("idempotency-key", bad)])
+        call(request.SerializeToString(), metadata=(*auth(key), ("idempotency-key", bad)))
     assert violations(rich_error(caught.value)) == {"idempotency-key": "IDEMPOTENCY_KEY_INVALID"}
     assert records(database) == 0
     assert snapshot(database) == before
@@ -510,7 +510,7 @@ def test_keyed_batches_in_opposite_orders_never_deadlock(server, key, database):
     ]
     barrier = threading.Barrier(12)
 
-    def batch(index):  # type: ignore[no-untyped-def]
+    def batch(index):
         order = kinds if index % 2 else list(reversed(kinds))
         request = cpb.BatchAdvanceCountersRequest(
             counters=[
@@ -541,7 +541,7 @@ def test_a_keyed_batch_failing_unexpectedly_stores_nothing(channel, key, databas
 
     real_lock = CounterRepository.lock
 
-    def broken(self, counter_types):  # type: ignore[no-untyped-def]
+    def broken(self, counter_types):
         if "po" in counter_types:
             raise RuntimeError("a bug")
         return real_lock(self, counter_types)
@@ -578,6 +578,6 @@ def test_a_keyed_batch_failing_unexpectedly_stores_nothing(channel, key, databas
 def test_keys_with_edge_spaces_or_in_binary_are_refused(channel, key, database, world, metadata):
     method, request = mutating_calls(world)["IssueNumbers"]
     with pytest.raises(grpc.RpcError) as caught:
-        channel.unary_unary(method)(request.SerializeToString(), metadata=[*auth(key), *metadata])
+        channel.unary_unary(method)(request.SerializeToString(), metadata=(*auth(key), *metadata))
     assert violations(rich_error(caught.value)) == {"idempotency-key": "IDEMPOTENCY_KEY_INVALID"}
     assert records(database) == 0

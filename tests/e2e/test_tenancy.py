@@ -27,11 +27,11 @@ ACROSS_TENANTS = re.compile(r"DELETE FROM idempotency_records WHERE \(.*create_t
 
 
 @pytest.fixture
-def statements(database) -> Iterator[list[tuple[str, set[str]]]]:  # type: ignore[no-untyped-def]
+def statements(database) -> Iterator[list[tuple[str, set[str]]]]:
     """Each statement run, with the names of its bind parameters."""
     seen: list[tuple[str, set[str]]] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def record(conn, cursor, statement, parameters, context, executemany):
         compiled = getattr(context, "compiled", None)
         seen.append((statement, set(compiled.binds) if compiled is not None else set()))
 
@@ -49,15 +49,23 @@ def test_every_statement_on_a_tenant_table_names_the_tenant(channel, key, statem
         )
     counters.BatchAdvanceCounters(
         cpb.BatchAdvanceCountersRequest(
-            counters=[cpb.AdvanceCounterRequest(counter_type=kind, advance_to=9) for kind in (2, 3)]
+            counters=[
+                cpb.AdvanceCounterRequest(counter_type=kind, advance_to=9)
+                for kind in (cpb.COUNTER_TYPE_INVOICE, cpb.COUNTER_TYPE_QUOTE)
+            ]
         ),
         metadata=auth(key),
     )
-    counters.IssueNumbers(cpb.IssueNumbersRequest(counter_type=2), metadata=auth(key))
     counters.IssueNumbers(
-        cpb.IssueNumbersRequest(counter_type=2), metadata=[*auth(key), ("idempotency-key", "k")]
+        cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE), metadata=auth(key)
     )
-    counters.GetCounter(cpb.GetCounterRequest(counter_type=2), metadata=auth(key))
+    counters.IssueNumbers(
+        cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE),
+        metadata=(*auth(key), ("idempotency-key", "k")),
+    )
+    counters.GetCounter(
+        cpb.GetCounterRequest(counter_type=cpb.COUNTER_TYPE_INVOICE), metadata=auth(key)
+    )
     counters.ListCounters(cpb.ListCountersRequest(page_size=1), metadata=auth(key))
     client = Client(channel, key)
     draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))
@@ -91,6 +99,6 @@ def test_every_statement_on_a_tenant_table_names_the_tenant(channel, key, statem
         else:  # every other statement is limited by of_tenant's parameters
             assert {"b_entity_id", "b_mode"} <= binds, f"not limited to a tenant:\n{statement}"
     assert on_tables == TENANT_TABLES
-    tables = ", ".join(sorted(on_tables))
-    proof(f"{checked} statements on the {len(on_tables)} tenant tables ({tables}): each limited "
+    names = ", ".join(sorted(on_tables))
+    proof(f"{checked} statements on the {len(on_tables)} tenant tables ({names}): each limited "
           "to the caller's tenant")  # fmt: skip

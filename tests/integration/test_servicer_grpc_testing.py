@@ -40,7 +40,7 @@ class Guarded:
             )
 
 
-def looked_up_every_call(uow):  # type: ignore[no-untyped-def]
+def looked_up_every_call(uow):
     return KeyCache(KeyStore(uow).find_by_hash, ttl=0).authenticate
 
 
@@ -53,7 +53,7 @@ def test_server(database):
     return grpc_testing.server_from_dictionary({SERVICE: servicer}, grpc_testing.strict_real_time())
 
 
-def invoke(server, method, request, metadata):  # type: ignore[no-untyped-def]
+def invoke(server, method, request, metadata):
     rpc = server.invoke_unary_unary(SERVICE.methods_by_name[method], metadata, request, None)
     return rpc.termination()
 
@@ -100,13 +100,16 @@ def test_bad_input_and_missing_counter(test_server, key):
     _, _, code, details = invoke(
         test_server,
         "AdvanceCounter",
-        pb.AdvanceCounterRequest(counter_type=2, padding=13),
+        pb.AdvanceCounterRequest(counter_type=pb.COUNTER_TYPE_INVOICE, padding=13),
         auth(key),
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "padding: must be 1..12" in details
     _, _, code, _ = invoke(
-        test_server, "GetCounter", pb.GetCounterRequest(counter_type=2), auth(key)
+        test_server,
+        "GetCounter",
+        pb.GetCounterRequest(counter_type=pb.COUNTER_TYPE_INVOICE),
+        auth(key),
     )
     assert code == grpc.StatusCode.NOT_FOUND
 
@@ -127,7 +130,8 @@ def test_a_method_without_a_scope_is_refused_not_opened(database, key):
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
                     await counters_pb2_grpc.CounterServiceStub(channel).GetCounter(
-                        pb.GetCounterRequest(counter_type=2), metadata=auth(key)
+                        pb.GetCounterRequest(counter_type=pb.COUNTER_TYPE_INVOICE),
+                        metadata=auth(key),
                     )
             return caught.value
         finally:

@@ -11,7 +11,7 @@ Three kinds, for every RPC:
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from uuid import uuid4
 
 from arcus.counters.v1 import counters_pb2 as cpb
@@ -24,7 +24,7 @@ from google.protobuf.message_factory import GetMessageClass
 from hypothesis import strategies as st
 
 from tests.advances import Client, advance_message, item, payload
-from tests.support import auth
+from tests.support import auth, counter_type_of
 
 # Arbitrary values.
 
@@ -47,6 +47,7 @@ INTS = {
 
 def _skipped(field: FieldDescriptor, depth: int) -> bool:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert field.message_type is not None
         return depth > 4 or field.message_type.full_name.startswith("google.protobuf.Timestamp")
     return field.type != FieldDescriptor.TYPE_STRING and field.type not in INTS
 
@@ -54,6 +55,7 @@ def _skipped(field: FieldDescriptor, depth: int) -> bool:
 def _value_of(field: FieldDescriptor, depth: int) -> st.SearchStrategy:
     """Arbitrary values of one field (a list of them for a repeated field)."""
     if field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert field.message_type is not None
         value = message_of(field.message_type, depth + 1)
     elif field.type == FieldDescriptor.TYPE_STRING:
         value = TEXT
@@ -296,7 +298,7 @@ class World:
     def advance_counter_request(self, data: st.DataObject) -> cpb.AdvanceCounterRequest:
         counter_type = data.draw(st.sampled_from(COUNTER_TYPES), label="counter type")
         request = cpb.AdvanceCounterRequest(
-            counter_type=counter_type,
+            counter_type=counter_type_of(counter_type),
             advance_to=data.draw(
                 st.one_of(st.integers(0, 10**6), st.integers(0, 2**63 - 1), st.just(2**63 - 1)),
                 label="advance_to",
@@ -359,7 +361,7 @@ class World:
         made = self.advance(data, data.draw(st.sampled_from(["DRAFT", "POSTED"])))
         request = apb.ListAdvancesRequest(
             page_size=data.draw(st.one_of(st.integers(0, 3), st.integers(0, 1000))),
-            view=data.draw(st.sampled_from(list(apb.AdvanceView.values()))),
+            view=cast(apb.AdvanceView, data.draw(st.sampled_from(apb.AdvanceView.values()))),
         )
         if data.draw(st.booleans(), label="by customer"):
             request.customer_id = made.customer.id

@@ -6,6 +6,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from service.advances import domain, messages
 from service.server import MAX_MESSAGE_BYTES
+from tests.support import counter_type_of
 
 WIDE = "\U0001d518"  # four bytes in UTF-8: the most bytes a character can cost
 
@@ -101,7 +102,7 @@ def flood_of_mask_paths() -> FieldMask:
 
 
 def flood_of_counters() -> cpb.BatchAdvanceCountersRequest:
-    item = cpb.AdvanceCounterRequest(counter_type=2, advance_to=1)
+    item = cpb.AdvanceCounterRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, advance_to=1)
     count = _filling(item.SerializeToString())
     return cpb.BatchAdvanceCountersRequest(counters=[item] * count)
 
@@ -110,7 +111,10 @@ def largest_batch() -> cpb.BatchAdvanceCountersRequest:
     return cpb.BatchAdvanceCountersRequest(
         counters=[
             cpb.AdvanceCounterRequest(
-                counter_type=1 + i % 22, advance_to=2**62 + i, prefix="P" * 20, padding=12
+                counter_type=counter_type_of(1 + i % 22),
+                advance_to=2**62 + i,
+                prefix="P" * 20,
+                padding=12,
             )
             for i in range(50)
         ]

@@ -29,7 +29,7 @@ def unapply(client: Client, key: str, invoice: str = "", application: str = "") 
     )
 
 
-def dated(applications) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+def dated(applications) -> list[tuple[str, str, str]]:
     return [(a.invoice_number, a.amount, a.applied_date) for a in applications]
 
 
@@ -176,7 +176,7 @@ LEGACY_ADVANCE = text(
 NOW = datetime(2024, 7, 1, tzinfo=UTC)
 
 
-def legacy_advance(conn, key: int) -> None:  # type: ignore[no-untyped-def]
+def legacy_advance(conn, key: int) -> None:
     """An advance as an earlier version wrote it: a key from the shared sequence, 25.00 of
     100.00 applied to INV-X, all of it on 2024-08-01."""
     conn.execute(LEGACY_ADVANCE, {"id": key, "number": f"ADV-{key}", "applied": True, "now": NOW})
@@ -187,7 +187,7 @@ def test_existing_applications_carry_over_the_migration(database, proof):
     command.downgrade(alembic_config(database), "0003")
     try:
         with database.begin() as conn:
-            conn.execute(insert(models.Entity.__table__).values(id="acme", create_time=NOW))
+            conn.execute(insert(models.Entity).values(id="acme", create_time=NOW))
             legacy_advance(conn, 1)
             conn.execute(
                 text(
@@ -214,7 +214,7 @@ def test_the_merged_application_migrates_and_the_old_key_still_works(channel, da
     with database.begin() as conn:
         legacy_advance(conn, 7)
         conn.execute(
-            insert(models.AdvanceLine.__table__).values(
+            insert(models.AdvanceLine).values(
                 id=70, entity_id="acme", mode="live", advance_id=7, line_number=1,
                 gl_account_id="2200", gl_account_name="",
                 account_label_id="", account_label_name="", txn_amount=10000,
@@ -222,7 +222,7 @@ def test_the_merged_application_migrates_and_the_old_key_still_works(channel, da
             )
         )  # fmt: skip
         conn.execute(
-            insert(models.AdvanceApplication.__table__).values(
+            insert(models.AdvanceApplication).values(
                 id=71, entity_id="acme", mode="live", advance_id=7, invoice_number="INV-X",
                 amount=2500, base_amount=2500, applied_date=date(2024, 8, 1), create_time=NOW,
             )

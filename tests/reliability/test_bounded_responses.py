@@ -59,7 +59,7 @@ def test_the_largest_advance_fits_one_response(client, database, proof):
     }
     with database.begin() as conn:  # as many applications as an advance may hold
         conn.execute(
-            insert(models.AdvanceApplication.__table__),
+            insert(models.AdvanceApplication),
             [
                 {**tenant, **applied, "id": new_id(), "advance_id": int(created.key),
                  "invoice_number": largest.wide(100), "amount": 1, "base_amount": 1}

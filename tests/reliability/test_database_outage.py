@@ -22,7 +22,7 @@ INVOICE = pb.COUNTER_TYPE_INVOICE
 
 
 @pytest.fixture
-def cluster():  # type: ignore[no-untyped-def]
+def cluster():
     bin_dir = postgres.find_bin_dir()
     if bin_dir is None:
         missing("PostgreSQL server binaries not found")

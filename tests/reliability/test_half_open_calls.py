@@ -46,7 +46,7 @@ class HalfOpen:
     def open(self, channel: grpc.Channel, method: str) -> grpc.Future:
         # A unary method called as client-streaming: the headers go out at once, the one
         # message never does. No key: anyone can do this.
-        call = channel.stream_unary(method).future(self._never())
+        call: grpc.Future = channel.stream_unary(method).future(self._never())  # type: ignore[arg-type]
         self.calls.append(call)
         return call
 
@@ -57,7 +57,7 @@ class HalfOpen:
 
 
 @contextmanager
-def served(database, **options) -> Iterator[RunningServer]:  # type: ignore[no-untyped-def]
+def served(database, **options) -> Iterator[RunningServer]:
     with run_server(database, local_settings(**options)) as running:
         yield running
 
@@ -144,7 +144,7 @@ def test_a_message_that_arrives_slowly_holds_no_thread_meanwhile(database, key, 
             yield health_pb2.HealthCheckRequest().SerializeToString()
 
         channel = stack.enter_context(own_connection(address))
-        slow = channel.stream_unary(HEALTH_CHECK).future(late())
+        slow: grpc.Future = channel.stream_unary(HEALTH_CHECK).future(late())  # type: ignore[arg-type]
         stack.callback(send.set)
         # One worker thread only, and the slow call has begun: others still get answers.
         slowest = answered_on(channel, key, calls=5)
@@ -187,7 +187,7 @@ def frame(kind: int, payload: bytes = b"", flags: int = 0) -> bytes:
 
 
 @contextmanager
-def raw_connection(database, **options) -> Iterator[socket.socket]:  # type: ignore[no-untyped-def]
+def raw_connection(database, **options) -> Iterator[socket.socket]:
     with (
         served(database, **options) as running,
         socket.create_connection(("127.0.0.1", running.port)) as sock,

@@ -13,7 +13,9 @@ both with an idempotency key and without one.
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from itertools import pairwise
+from typing import Any
 from uuid import uuid4
 
 import grpc
@@ -50,7 +52,7 @@ ANSWER_ADVANCE = {
 }  # fmt: skip
 # The RPCs that create objects (none of which this test's run of them deletes): the table
 # and column of what they created, and the column's value from what check_answer returns.
-CREATES = {
+CREATES: dict[str, tuple[Any, Any, Callable[[str], object]]] = {
     "CreateAdvance": (models.Advance, models.Advance.id, int),
     "AdvanceCounter": (models.Counter, models.Counter.counter_type, str.lower),
     "BatchAdvanceCounters": (models.Counter, models.Counter.counter_type, str.lower),
@@ -72,10 +74,10 @@ def shown(request: Message, idempotency_key: str | None) -> str:
     return f"{type(request).__name__} {{{text}}} (idempotency-key {idempotency_key!r})"
 
 
-def send(call, key: str, request: Message, idempotency_key: str | None):  # type: ignore[no-untyped-def]
+def send(call, key: str, request: Message, idempotency_key: str | None):
     """(code, response bytes or None, replayed); fails on an answer that is not OK and
     not a well-formed error."""
-    metadata = auth(key) + ([("idempotency-key", idempotency_key)] if idempotency_key else [])
+    metadata = auth(key) + ((("idempotency-key", idempotency_key),) if idempotency_key else ())
     try:
         response, rpc = call.with_call(request.SerializeToString(), metadata=metadata, timeout=30)
     except grpc.RpcError as error:
@@ -132,7 +134,7 @@ def check_answer(world: World, rpc: str, request: Message, response: bytes) -> l
     ]
 
 
-def invariants_hold(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def invariants_hold(engine) -> dict[str, int]:
     """Nothing invalid was written. Returns how many rows of each kind there are."""
     with engine.connect() as conn:
         line = models.AdvanceLine
@@ -235,7 +237,7 @@ def test_fuzzed_requests_get_ok_or_a_well_formed_error(channel, key, database, r
         ],
     )
     @given(st.data())
-    def one(data):  # type: ignore[no-untyped-def]
+    def one(data):
         kind = data.draw(KINDS, label="kind")
         use = data.draw(KEY_USES, label="idempotency key")
         if kind == "arbitrary":

@@ -127,7 +127,9 @@ def test_a_call_that_fails_after_its_caller_left_logs_no_error(database, key, tm
         with grpc.insecure_channel(server.address) as channel:
             counters = counters_pb2_grpc.CounterServiceStub(channel)
             counters.AdvanceCounter(
-                cpb.AdvanceCounterRequest(counter_type=2, advance_to=0, prefix="I"),
+                cpb.AdvanceCounterRequest(
+                    counter_type=cpb.COUNTER_TYPE_INVOICE, advance_to=0, prefix="I"
+                ),
                 metadata=auth(key),
             )
             with database.connect() as blocker:
@@ -136,9 +138,10 @@ def test_a_call_that_fails_after_its_caller_left_logs_no_error(database, key, tm
                 for timeout in (0.2, 0.5, 1.0):  # left before, at, after the database gave up
                     with pytest.raises(grpc.RpcError) as caught:
                         counters.IssueNumbers(
-                            cpb.IssueNumbersRequest(counter_type=2), metadata=auth(key),
+                            cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE),
+                            metadata=auth(key),
                             timeout=timeout,
-                        )  # fmt: skip
+                        )
                     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
                 wait_for(
                     lambda: Path(server.stderr).read_text().count('"code": "CANCELLED"') == 3,
@@ -147,7 +150,7 @@ def test_a_call_that_fails_after_its_caller_left_logs_no_error(database, key, tm
                 )
                 held.rollback()
             reply = counters.IssueNumbers(
-                cpb.IssueNumbersRequest(counter_type=2), metadata=auth(key)
+                cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE), metadata=auth(key)
             )
         server.process.send_signal(signal.SIGTERM)
         server.process.wait(timeout=30)

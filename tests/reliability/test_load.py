@@ -44,12 +44,12 @@ def test_200_calls_in_flight_are_served_or_shed_never_stuck(database, key, proof
                 lambda: (
                     sum(c.done() for c in calls) >= 200 - options.max_concurrent_rpcs
                     and database.pool.checkedout() >= options.max_workers + 1
-                ),  # type: ignore[attr-defined]
+                ),
                 60,
                 "the calls past the limit refused, the workers waiting on their connections",
             )
             shed_at_once = sum(c.done() for c in calls)
-            in_use = database.pool.checkedout()  # type: ignore[attr-defined]
+            in_use = database.pool.checkedout()
             held.commit()
         codes: dict[str, int] = {}
         numbers = []
@@ -60,8 +60,8 @@ def test_200_calls_in_flight_are_served_or_shed_never_stuck(database, key, proof
             except grpc.RpcError as error:
                 codes[error.code().name] = codes.get(error.code().name, 0) + 1
         after = stubs[1].IssueNumbers(issue, metadata=auth(key))
-        for c in channels:
-            c.close()
+        for opened in channels:
+            opened.close()
     shed = codes.get("RESOURCE_EXHAUSTED", 0)
     assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED"}, codes
     assert shed >= 90  # no more than 100 in flight
@@ -82,6 +82,6 @@ def test_an_oversized_message_is_refused_with_a_clear_status(channel, key, proof
     with pytest.raises(grpc.RpcError) as caught:
         counters_pb2_grpc.CounterServiceStub(channel).AdvanceCounter(huge, metadata=auth(key))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "larger than max" in caught.value.details()
+    assert "larger than max" in str(caught.value.details())
     size = len(huge.SerializeToString()) // 1024
     proof(f"a {size} KiB request: RESOURCE_EXHAUSTED, {caught.value.details()!r}")

@@ -32,7 +32,7 @@ def _pgbouncer() -> str | None:
 
 
 @pytest.fixture
-def bouncer(database):  # type: ignore[no-untyped-def]
+def bouncer(database):
     """PgBouncer on a free loopback port, transaction pooling, in front of the test database."""
     binary = _pgbouncer()
     if binary is None:

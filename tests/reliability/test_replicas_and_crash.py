@@ -1,6 +1,7 @@
 """Three server processes on one PostgreSQL under 48 client threads; one is killed -9
 mid-run and restarted. Nothing issued twice, nothing lost, nothing half-written."""
 
+import functools
 import itertools
 import random
 import signal
@@ -143,7 +144,7 @@ def test_replicas_under_load_and_a_crash_lose_and_duplicate_nothing(database, ke
                     c.close()
             return calls
 
-        clients = Threads([lambda n=n: client(n) for n in range(THREADS)], name="client")
+        clients = Threads([functools.partial(client, n) for n in range(THREADS)], name="client")
         time.sleep(LOAD_SECONDS / 3)
         replicas[1].kill()  # mid-load, no warning
         time.sleep(1)

@@ -19,13 +19,13 @@ from tests.support import auth
 METHODS = method_scopes(SERVICES)  # "/pkg.Service/Method" -> scope
 
 
-def call(channel, method, request, metadata):  # type: ignore[no-untyped-def]
+def call(channel, method, request, metadata):
     with pytest.raises(grpc.RpcError) as caught:
         channel.unary_unary(method)(request.SerializeToString(), metadata=metadata)
     return rich_error(caught.value)
 
 
-def requests_on(owner_objects):  # type: ignore[no-untyped-def]
+def requests_on(owner_objects):
     """For every RPC, a request aimed at the owner's objects (or, for creates and lists,
     one that would show them): what another tenant must never reach."""
     key = owner_objects["advance"]

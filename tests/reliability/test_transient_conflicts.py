@@ -31,7 +31,7 @@ pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
 
 @pytest.fixture
-def faults(database):  # type: ignore[no-untyped-def]
+def faults(database):
     """inject(n, sqlstate): the next n updates of a counter fail with that SQLSTATE."""
     with database.begin() as conn:
         conn.execute(text("DROP TRIGGER IF EXISTS inject_fault ON counters"))
@@ -82,7 +82,7 @@ def faults(database):  # type: ignore[no-untyped-def]
         conn.execute(text("DROP SEQUENCE IF EXISTS fault_attempts"))
 
 
-def current(counters, key) -> int:  # type: ignore[no-untyped-def]
+def current(counters, key) -> int:
     request = pb.GetCounterRequest(counter_type=INVOICE)
     return counters.GetCounter(request, metadata=auth(key)).current_value
 
@@ -128,7 +128,7 @@ def test_batch_items_and_keyed_calls_are_retried_too(counters, key, faults, proo
     [result] = counters.BatchAdvanceCounters(batch, metadata=auth(key)).results
     assert result.status.code == 0 and result.response.counter.current_value == 50
     faults(2, "40001")
-    keyed = [*auth(key), ("idempotency-key", "k")]
+    keyed = (*auth(key), ("idempotency-key", "k"))
     first = counters.IssueNumbers(pb.IssueNumbersRequest(counter_type=INVOICE), metadata=keyed)
     again = counters.IssueNumbers(pb.IssueNumbersRequest(counter_type=INVOICE), metadata=keyed)
     assert first == again and first.first_value == 51

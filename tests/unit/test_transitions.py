@@ -42,7 +42,7 @@ def fields(*cents: int, rate: str | None = None, currency: str = "") -> AdvanceF
     )
 
 
-def new(*cents: int, state: str = POSTED, **kwargs) -> domain.Advance:  # type: ignore[no-untyped-def]
+def new(*cents: int, state: str = POSTED, **kwargs) -> domain.Advance:
     made = domain.created(fields(*cents, **kwargs), None, state, OPEN, KEY, T0)
     # As stored: a key of its own, its lines keyed.
     lines = tuple(replace(ln, key=100 + ln.line_number) for ln in made.lines)
@@ -57,7 +57,7 @@ def stored(advance: domain.Advance) -> domain.Advance:
     return replace(advance, applications=keyed)
 
 
-def refused(call, *args) -> str:  # type: ignore[no-untyped-def]
+def refused(call, *args) -> str:
     with pytest.raises(FailedPrecondition) as caught:
         call(*args)
     return caught.value.reason

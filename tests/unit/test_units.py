@@ -25,7 +25,7 @@ from service.pagination import (
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 
-def violations_of(check, *args) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def violations_of(check, *args) -> dict[str, str]:
     violations = Violations()
     check(*args, violations)
     return {v.field: v.reason for v in violations.items}

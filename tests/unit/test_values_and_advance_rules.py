@@ -82,7 +82,7 @@ def test_leap_day_and_rates():
         assert parse_rate(bad, violations, "r") is None, bad
 
 
-def advance(state=domain.POSTED, **changes) -> domain.Advance:  # type: ignore[no-untyped-def]
+def advance(state=domain.POSTED, **changes) -> domain.Advance:
     fields = domain.AdvanceFields(
         customer_id="C", payment_date=date(2024, 6, 13), receipt_date=date(2024, 6, 13),
         payment_method="cash",
@@ -104,7 +104,7 @@ def advance(state=domain.POSTED, **changes) -> domain.Advance:  # type: ignore[n
 OPEN = EntitySettings()
 
 
-def reason_of(call, *args) -> str:  # type: ignore[no-untyped-def]
+def reason_of(call, *args) -> str:
     with pytest.raises(FailedPrecondition) as caught:
         call(*args)
     return caught.value.reason
