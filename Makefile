@@ -9,7 +9,7 @@ BUF := $(NODE_DIR)/node_modules/.bin/buf
 # Without npm, make test still runs: the Node.js interop test then says it is skipped.
 NODE_FOR_TESTS := $(if $(shell command -v npm),$(NODE_STAMP))
 
-.PHONY: run test proto lint node bench clean
+.PHONY: run test proto lint node bench mutate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,37 @@ lint: $(STAMP) $(NODE_STAMP)
 	cd protos && ../$(BUF) lint
 	cd protos && ../$(BUF) breaking --against '../.git#branch=main,subdir=protos'
 
+# make mutate's score: mutants the unit tests detect (killed, or timed out) over all mutants
+# but those mutmut skipped. Survivors, mutants no unit test reaches ("no tests"), suspicious
+# ones and crashes all count against it.
+MUTATION_MIN ?= 90
+define MUTATION_SCORE
+import json, sys
+s = json.load(open("mutants/mutmut-cicd-stats.json"))
+detected, counted = s["killed"] + s["timeout"], s["total"] - s["skipped"]
+score = 100 * detected / counted if counted else 0.0
+print(
+    f"mutation score {score:.1f} % = (killed {s['killed']} + timeouts {s['timeout']})"
+    f" / (total {s['total']} - skipped {s['skipped']});"
+    f" survived {s['survived']}, no tests {s['no_tests']}, suspicious {s['suspicious']},"
+    f" segfaults {s['segfault']}"
+)
+minimum = float(sys.argv[1])
+sys.exit(0 if score >= minimum else f"mutation score below {minimum:g} %")
+endef
+export MUTATION_SCORE
+
+## Mutation testing (mutmut) of the pure domain modules against tests/unit; fails below 90 %.
+mutate: $(STAMP)
+	rm -rf mutants
+	$(VENV)/bin/mutmut run
+	@echo "Not killed (mutmut show NAME shows one):"
+	@$(VENV)/bin/mutmut results
+	@$(VENV)/bin/mutmut export-cicd-stats >/dev/null
+	@$(PY) -c "$$MUTATION_SCORE" $(MUTATION_MIN)
+
 ## The Node.js interop client's packages (make test installs them too).
 node: $(NODE_STAMP)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache mutants
