@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent import futures
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -144,7 +144,7 @@ class RunningServer:
     metrics_port: int | None
     server: grpc.aio.Server
     loop: "_Loop"
-    stopped: bool = field(default=False)
+    stopped: bool = False
 
     def stop(self, grace: float | None) -> None:
         """Fails health checks first, so balancers drain us, then lets calls finish."""

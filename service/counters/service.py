@@ -1,7 +1,9 @@
 """Counter use cases: each one transaction, committed only when it succeeds."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import methodcaller
 from typing import Protocol
 
 from sqlalchemy import Connection
@@ -92,7 +94,7 @@ class Counters:
             outcomes = self._apply_in_savepoints(counters, stored, requests, now, key_id)
         for outcome in outcomes:
             if isinstance(outcome, AdvanceResult) and outcome.advanced:
-                self._count_advanced(outcome.counter.counter_type)
+                self._count(methodcaller("advanced", outcome.counter.counter_type))
         return outcomes
 
     def _apply_in_savepoints(
@@ -167,20 +169,18 @@ class Counters:
                 if existing is None:
                     return None
                 raise counter_exhausted(existing, count)
-            if self.metrics is not None:
-                metrics = self.metrics
-                self.uow.after_commit(lambda: metrics.issued(counter_type, count))
+            self._count(methodcaller("issued", counter_type, count))
             first = counter.current_value - count + 1
             return IssueResult(counter, first, counter.current_value)
 
         return self.uow.run(issue)
 
-    def _count_advanced(self, counter_type: str) -> None:
-        """Counted once the transaction has committed: never for one rolled back or run
-        again."""
+    def _count(self, count: Callable[[Metrics], None]) -> None:
+        """Counts an effect once its transaction has committed: never for one rolled back
+        or run again."""
         if self.metrics is not None:
             metrics = self.metrics
-            self.uow.after_commit(lambda: metrics.advanced(counter_type))
+            self.uow.after_commit(lambda: count(metrics))
 
 
 def created_concurrently() -> TransientConflict:

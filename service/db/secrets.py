@@ -7,10 +7,10 @@ replica reads whichever insert won.
 import os
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from service.db.models import ServiceSecret
 from service.db.uow import UnitOfWork
+from service.db.upsert import upsert_into
 
 PAGE_TOKENS = "page_tokens"
 SECRET_BYTES = 32
@@ -18,9 +18,8 @@ SECRET_BYTES = 32
 
 def load_secret(uow: UnitOfWork, name: str) -> bytes:
     def load(conn: Connection) -> bytes:
-        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         conn.execute(
-            dialect_insert(ServiceSecret)
+            upsert_into(conn, ServiceSecret)
             .values(name=name, value=os.urandom(SECRET_BYTES))
             .on_conflict_do_nothing(index_elements=["name"])
         )

@@ -3,10 +3,10 @@
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from service.db import models
 from service.db.uow import UnitOfWork
+from service.db.upsert import upsert_into
 from service.entities.settings import EntitySettings
 
 _SETTINGS = (
@@ -20,9 +20,8 @@ _GET = select(*_SETTINGS).where(models.Entity.id == bindparam("b_id"))
 
 def ensure_entity(conn: Connection, entity_id: str, now: datetime) -> None:
     """The entity's row, made if it has none (its settings then take their defaults)."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
-        dialect_insert(models.Entity)
+        upsert_into(conn, models.Entity)
         .values(id=entity_id, create_time=now)
         .on_conflict_do_nothing(index_elements=["id"])
     )

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from service.auth.keys import Principal
 from service.db.models import IdempotencyRecord as Record
 from service.db.tenancy import of_tenant, tenant_columns, tenant_params
 from service.db.types import UtcDateTime
 from service.db.uow import UnitOfWork
+from service.db.upsert import upsert_into
 from service.idempotency.rules import TTL, fingerprint, key_reused
 
 Clock = Callable[[], datetime]
@@ -120,8 +120,7 @@ _FILL = update(_RECORDS).where(_THIS).values(response=bindparam("b_response"))
 def _claim(conn: Connection, record: dict[str, str], request_print: str, now: datetime) -> bool:
     """Claims the key: a new record, or one in place of a record past its 24 hours.
     False when a live record holds it (after waiting for its transaction to end)."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    new = dialect_insert(Record).values(
+    new = upsert_into(conn, Record).values(
         **record, fingerprint=request_print, response=None, create_time=now
     )
     statement = new.on_conflict_do_update(
