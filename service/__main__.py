@@ -23,7 +23,7 @@ from service.entities.store import EntityStore
 from service.errors import InvalidArgument, ServiceError, Violations
 from service.idempotency.store import Idempotency
 from service.server import all_scopes, run_server
-from service.values import parse_currency, parse_date
+from service.values import parse_currency, parse_date, parse_time_zone
 
 log = logging.getLogger("service")
 
@@ -153,6 +153,15 @@ def entities_configure(settings: Settings, args: argparse.Namespace) -> None:
         )
     if args.base_currency is not None:
         changes["base_currency"] = parse_currency(args.base_currency, violations, "base-currency")
+    if args.fiscal_year_start_month is not None:
+        month = args.fiscal_year_start_month
+        if not 1 <= month <= 12:
+            violations.add(
+                "fiscal-year-start-month", f"must be 1..12; got {month}", "MONTH_OUT_OF_RANGE"
+            )
+        changes["fiscal_year_start_month"] = month
+    if args.time_zone is not None:
+        changes["time_zone"] = parse_time_zone(args.time_zone, violations, "time-zone")
     violations.raise_if_any()
     store = EntityStore(UnitOfWork(open_database(settings)))
     result = store.configure(args.entity, **changes)
@@ -161,7 +170,9 @@ def entities_configure(settings: Settings, args: argparse.Namespace) -> None:
         f"automatic-summaries {'on' if result.ar_automatic_summaries else 'off'}, "
         f"account-labels {'on' if result.ar_account_labels else 'off'}, "
         f"gl-closed-through {result.gl_closed_through or 'none'}, "
-        f"base-currency {result.base_currency}"
+        f"base-currency {result.base_currency}, "
+        f"fiscal-year-start-month {result.fiscal_year_start_month}, "
+        f"time-zone {result.time_zone}"
     )
 
 
@@ -227,6 +238,17 @@ def parser() -> argparse.ArgumentParser:
         "--gl-closed-through", metavar="YYYY-MM-DD|none", help="the GL is closed through this date"
     )
     configure.add_argument("--base-currency", metavar="CODE", help="ISO 4217, default USD")
+    configure.add_argument(
+        "--fiscal-year-start-month",
+        type=int,
+        metavar="1..12",
+        help="the month fiscal years start in (default 1); FY2026 is the one ending in 2026",
+    )
+    configure.add_argument(
+        "--time-zone",
+        metavar="IANA",
+        help='the zone whose date is "today" for counters, e.g. Europe/Berlin (default UTC)',
+    )
 
     idempotency = commands.add_parser("idempotency", help="idempotency records").add_subparsers(
         dest="idempotency_command", required=True

@@ -7,6 +7,7 @@ path it is given and returns None, so a caller reports every bad field at once.
 import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from service.errors import Violations
 
@@ -81,6 +82,21 @@ def parse_date(text: str, violations: Violations, field: str) -> date | None:
     violations.add(
         field, f"must be a real date written YYYY-MM-DD; got {shown(text)}", "DATE_INVALID"
     )
+    return None
+
+
+def parse_time_zone(text: str, violations: Violations, field: str) -> str | None:
+    """An IANA time zone name, such as "Europe/Berlin"."""
+    try:
+        if text and len(text) <= 64:
+            ZoneInfo(text)
+            return text
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    violations.add(
+        field, f'must be an IANA time zone like "Europe/Berlin"; got {shown(text)}',
+        "TIME_ZONE_UNKNOWN",
+    )  # fmt: skip
     return None
 
 

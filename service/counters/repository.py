@@ -1,120 +1,278 @@
-"""Counters and their audit trail in the database. Every method runs inside the
-caller's transaction.
+"""Counters, their series and their audit trail in the database. Every method runs inside
+the caller's transaction.
 
-Statements are built once at import with bind parameters: building SQLAlchemy
-expressions per call costs more than running them.
+A series row (counter_series) holds the format of a (counter_type, series); a counter
+row (counters) one period's value. Statements are built once at import with bind
+parameters: building SQLAlchemy expressions per call costs more than running them.
+
+Locks are always taken series first, then counters, each set in key order, so that
+calls locking several cannot deadlock. SQLite ignores FOR UPDATE: there BEGIN IMMEDIATE
+serialises writers.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
+    ColumnElement,
     Connection,
     Row,
     String,
     Table,
+    and_,
     bindparam,
     case,
+    func,
     insert,
     literal,
+    or_,
     select,
+    true,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql import Executable
 
 from service.auth.keys import Tenant
-from service.counters.domain import MAX_VALUE, Counter, CounterChange
+from service.counters.domain import (
+    FISCAL_YEARLY,
+    MAX_VALUE,
+    MONTHLY,
+    NEVER,
+    YEARLY,
+    CounterChange,
+    Format,
+    Series,
+    type_rank,
+)
 from service.db.models import Counter as CounterRow
-from service.db.models import CounterEvent
+from service.db.models import CounterEvent, CounterSeries, Entity
 from service.db.tenancy import of_tenant, tenant_params
 from service.db.types import UtcDateTime
+from service.entities.settings import EntitySettings
+from service.entities.store import SETTINGS_COLUMNS, settings_from
 
-_COLUMNS = (
-    CounterRow.counter_type,
-    CounterRow.prefix,
-    CounterRow.padding,
-    CounterRow.current_value,
-    CounterRow.create_time,
-    CounterRow.update_time,
+S, C = CounterSeries, CounterRow
+_SERIES_TABLE, _COUNTERS_TABLE = cast(Table, S.__table__), cast(Table, C.__table__)
+_SERIES_COLUMNS = (
+    S.counter_type,
+    S.series,
+    S.prefix,
+    S.padding,
+    S.suffix,
+    S.reset,
+    S.in_use,
+    S.create_time,
+    S.update_time,
 )
-_OF_TENANT = of_tenant(cast(Table, CounterRow.__table__))
-_ONE = _OF_TENANT & (CounterRow.counter_type == bindparam("b_counter_type"))
+_VALUE_COLUMNS = (C.current_value, C.create_time, C.update_time)
+_SERIES_OF_TENANT = of_tenant(_SERIES_TABLE)
+_COUNTERS_OF_TENANT = of_tenant(_COUNTERS_TABLE)
+_ONE_SERIES = (
+    _SERIES_OF_TENANT
+    & (S.counter_type == bindparam("b_counter_type"))
+    & (S.series == bindparam("b_series"))
+)
+_ONE = (
+    _COUNTERS_OF_TENANT
+    & (C.counter_type == bindparam("b_counter_type"))
+    & (C.series == bindparam("b_series"))
+    & (C.period == bindparam("b_period"))
+)
 
-_GET = select(*_COLUMNS).where(_ONE)
-# In one order, so that calls locking several counters cannot deadlock. SQLite ignores
-# FOR UPDATE: there BEGIN IMMEDIATE serialises writers.
+_GET_SERIES = select(*_SERIES_COLUMNS).where(_ONE_SERIES)
+# A series with its entity's settings and, when it has one, the value of a period.
+_FIND = (
+    select(*_SERIES_COLUMNS, *SETTINGS_COLUMNS, *_VALUE_COLUMNS)
+    .join(Entity, Entity.id == S.entity_id)
+    .outerjoin(
+        C,
+        (C.entity_id == S.entity_id)
+        & (C.mode == S.mode)
+        & (C.counter_type == S.counter_type)
+        & (C.series == S.series)
+        & (C.period == bindparam("b_period")),
+    )
+    .where(_ONE_SERIES)
+)
+_SERIES_WIDTH, _SETTINGS_WIDTH = len(_SERIES_COLUMNS), len(SETTINGS_COLUMNS)
+_GET = select(*_VALUE_COLUMNS).where(_ONE)
+_KEYS: BindParameter[Any] = bindparam("b_keys", expanding=True)
+# Shared: advances of two periods of one series go on side by side; UpdateCounter's
+# FOR UPDATE waits for them (and they for it).
+_LOCK_SERIES = (
+    select(*_SERIES_COLUMNS)
+    .where(_SERIES_OF_TENANT & tuple_(S.counter_type, S.series).in_(_KEYS))
+    .order_by(S.counter_type, S.series)
+    .with_for_update(read=True)
+)
+_LOCK_SERIES_FOR_UPDATE = _GET_SERIES.with_for_update()
 _LOCK = (
-    select(*_COLUMNS)
-    .where(_OF_TENANT & CounterRow.counter_type.in_(bindparam("b_kinds", expanding=True)))
-    .order_by(CounterRow.counter_type)
+    select(C.counter_type, C.series, C.period, *_VALUE_COLUMNS)
+    .where(_COUNTERS_OF_TENANT & tuple_(C.counter_type, C.series, C.period).in_(_KEYS))
+    .order_by(C.counter_type, C.series, C.period)
     .with_for_update()
 )
 _UPDATE = (
-    update(CounterRow)
-    .where(_ONE)
-    .values(current_value=bindparam("b_value"), update_time=bindparam("b_now"))
+    update(C).where(_ONE).values(current_value=bindparam("b_value"), update_time=bindparam("b_now"))
 )
-# One atomic statement; its row lock is held to commit, so concurrent callers queue
-# and each gets its own contiguous run. The guard keeps the sum within int64. A caller
-# read the clock before it queued, so update_time keeps the later of the two.
-_NOW = bindparam("b_now", type_=UtcDateTime())
-_INCREMENT = (
-    update(CounterRow)
-    .where(_ONE & (CounterRow.current_value <= MAX_VALUE - bindparam("b_count")))
+_SAVE_SERIES = (
+    update(S)
+    .where(_ONE_SERIES)
     .values(
-        current_value=CounterRow.current_value + bindparam("b_count"),
-        update_time=case(
-            (CounterRow.update_time > _NOW, CounterRow.update_time),
-            else_=_NOW,
-        ),
+        prefix=bindparam("b_prefix"),
+        suffix=bindparam("b_suffix"),
+        padding=bindparam("b_padding"),
+        reset=bindparam("b_reset"),
+        update_time=bindparam("b_now"),
     )
-    .returning(*_COLUMNS)
 )
-# PostgreSQL: the increment and its audit row in one statement, so the hot row's lock
-# is held for one round trip less.
-_ISSUED = _INCREMENT.cte("issued")
-_ISSUE_AUDITED = select(*(_ISSUED.c[column.name] for column in _COLUMNS)).add_cte(
-    insert(CounterEvent)
-    .from_select(
-        [
-            "entity_id",
-            "mode",
-            "counter_type",
-            "action",
-            "old_value",
-            "new_value",
-            "api_key_id",
-            "create_time",
-        ],
-        select(
-            bindparam("b_entity_id", type_=String()),
-            bindparam("b_mode", type_=String()),
-            _ISSUED.c.counter_type,
-            literal("issue"),
-            _ISSUED.c.current_value - bindparam("b_count"),
-            _ISSUED.c.current_value,
-            bindparam("b_key_id", type_=BigInteger()),
-            _ISSUED.c.update_time,
-        ),
+# The first issue fixes the series' reset; none may have changed since it was read.
+_MARK_IN_USE = (
+    update(S)
+    .where(_ONE_SERIES & (S.reset == bindparam("b_reset")))
+    .values(in_use=True)
+    .returning(S.series)
+)
+
+
+def _issue_statements(dialect: Any) -> tuple[Any, Any]:
+    """The issue of `count` numbers as one atomic statement: the period's row made at
+    `count` or raised by it. Its row lock is held to commit, so concurrent callers queue
+    and each gets its own contiguous run. The guard keeps the sum within int64. A caller
+    read the clock before it queued, so update_time keeps the later of the two.
+
+    And, for PostgreSQL, the same with its audit row in one statement, so that the hot
+    row's lock is held for one round trip less."""
+    new = dialect.insert(C).values(
+        entity_id=bindparam("b_entity_id"),
+        mode=bindparam("b_mode"),
+        counter_type=bindparam("b_counter_type"),
+        series=bindparam("b_series"),
+        period=bindparam("b_period"),
+        type_rank=bindparam("b_rank"),
+        current_value=bindparam("b_count", type_=BigInteger()),
+        create_time=bindparam("b_now", type_=UtcDateTime()),
+        update_time=bindparam("b_now", type_=UtcDateTime()),
     )
-    .cte("audit")
+    raised = new.excluded
+    upsert = new.on_conflict_do_update(
+        index_elements=["entity_id", "mode", "counter_type", "series", "period"],
+        set_={
+            "current_value": C.current_value + raised.current_value,
+            "update_time": case(
+                (C.update_time > raised.update_time, C.update_time), else_=raised.update_time
+            ),
+        },
+        where=C.current_value <= MAX_VALUE - raised.current_value,
+    ).returning(*_VALUE_COLUMNS)
+    issued = upsert.cte("issued")
+    audited = select(*(issued.c[column.name] for column in _VALUE_COLUMNS)).add_cte(
+        insert(CounterEvent)
+        .from_select(
+            [
+                "entity_id",
+                "mode",
+                "counter_type",
+                "series",
+                "period",
+                "action",
+                "old_value",
+                "new_value",
+                "api_key_id",
+                "create_time",
+            ],
+            select(
+                bindparam("b_entity_id", type_=String()),
+                bindparam("b_mode", type_=String()),
+                bindparam("b_counter_type", type_=String()),
+                bindparam("b_series", type_=String()),
+                bindparam("b_period", type_=String()),
+                literal("issue"),
+                issued.c.current_value - bindparam("b_count"),
+                issued.c.current_value,
+                bindparam("b_key_id", type_=BigInteger()),
+                issued.c.update_time,
+            ),
+        )
+        .cte("audit")
+    )
+    return upsert, audited
+
+
+_ISSUE = _issue_statements(sqlite)[0]
+_ISSUE_AUDITED = _issue_statements(postgresql)[1]
+
+# A counter row belongs to its series' periods only while its period has the form the
+# series' reset gives them: rows advanced before a reset was changed stay, unseen.
+_FITS = or_(
+    and_(S.reset == NEVER, C.period == ""),
+    and_(S.reset == YEARLY, func.length(C.period) == 4),
+    and_(S.reset == MONTHLY, func.length(C.period) == 7),
+    and_(S.reset == FISCAL_YEARLY, func.length(C.period) == 6),
 )
-_ALL = select(*_COLUMNS).where(_OF_TENANT)
+_PAGE = (
+    select(C.period, *_VALUE_COLUMNS, *_SERIES_COLUMNS)
+    .join(
+        S,
+        (S.entity_id == C.entity_id)
+        & (S.mode == C.mode)
+        & (S.counter_type == C.counter_type)
+        & (S.series == C.series),
+    )
+    .where(_COUNTERS_OF_TENANT & _FITS)
+    .order_by(C.type_rank, C.series, C.period)
+    .limit(bindparam("b_limit"))
+)
 _RECORD_EVENT = insert(CounterEvent)
 
-
 _CREATE = {
-    "postgresql": postgresql.insert(CounterRow)
-    .on_conflict_do_nothing()
-    .returning(CounterRow.counter_type),
-    "sqlite": sqlite.insert(CounterRow).on_conflict_do_nothing().returning(CounterRow.counter_type),
+    name: dialect.insert(C).on_conflict_do_nothing().returning(C.period)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_CREATE_SERIES = {
+    name: dialect.insert(S).on_conflict_do_nothing().returning(S.series)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 
 
-def _counter(row: Row | None) -> Counter | None:
-    return None if row is None else Counter(*row)
+@dataclass(frozen=True)
+class Stored:
+    """A period's stored value."""
+
+    current_value: int
+    create_time: datetime
+    update_time: datetime
+
+
+@dataclass(frozen=True)
+class Found:
+    """A series, its entity's settings, and a period's value if it has one."""
+
+    series: Series
+    settings: EntitySettings
+    value: Stored | None
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A counter row of a page, with its series."""
+
+    series: Series
+    period: str
+    value: Stored
+
+
+def _series(row: Row) -> Series:
+    kind, name, prefix, padding, suffix, reset, in_use, created, updated = row
+    return Series(kind, name, Format(prefix, padding, suffix, reset), in_use, created, updated)
+
+
+SeriesKey = tuple[str, str]  # (counter_type, series)
+CounterKey = tuple[str, str, str]  # (counter_type, series, period)
 
 
 class CounterRepository:
@@ -124,77 +282,191 @@ class CounterRepository:
         self.mode = tenant.mode
         self.tenant = tenant_params(tenant)
 
-    def _one(self, statement: Executable, **params: object) -> Counter | None:
+    def _run(self, statement: Any, **params: object) -> Any:
         bound = {f"b_{name}": value for name, value in params.items()}
-        return _counter(self.conn.execute(statement, {**self.tenant, **bound}).one_or_none())
+        return self.conn.execute(statement, {**self.tenant, **bound})
 
-    def get(self, counter_type: str) -> Counter | None:
-        return self._one(_GET, counter_type=counter_type)
+    def series(self, counter_type: str, series: str) -> Series | None:
+        row = self._run(_GET_SERIES, counter_type=counter_type, series=series).one_or_none()
+        return None if row is None else _series(row)
 
-    def lock(self, counter_types: set[str]) -> dict[str, Counter]:
-        """Those of the counters that exist, each locked until the transaction ends."""
-        rows = self.conn.execute(_LOCK, {**self.tenant, "b_kinds": sorted(counter_types)})
-        return {row.counter_type: Counter(*row) for row in rows}
-
-    def create_all(self, counters: list[Counter]) -> bool:
-        """Inserts the counters; False when a concurrent call created one of them first."""
-        if not counters:
-            return True
-        result = self.conn.execute(
-            _CREATE[self.conn.dialect.name],
-            [
-                {
-                    "entity_id": self.entity_id,
-                    "mode": self.mode,
-                    "counter_type": c.counter_type,
-                    "prefix": c.prefix,
-                    "padding": c.padding,
-                    "current_value": c.current_value,
-                    "create_time": c.create_time,
-                    "update_time": c.update_time,
-                }
-                for c in counters
-            ],
+    def find(self, counter_type: str, series: str, period: str = "") -> Found | None:
+        """The series, with its settings and the value of `period` (in one statement)."""
+        row = self._run(
+            _FIND, counter_type=counter_type, series=series, period=period
+        ).one_or_none()
+        if row is None:
+            return None
+        settings_end = _SERIES_WIDTH + _SETTINGS_WIDTH
+        value = None if row[settings_end] is None else Stored(*row[settings_end:])
+        return Found(
+            _series(row[:_SERIES_WIDTH]), settings_from(row[_SERIES_WIDTH:settings_end]), value
         )
-        return len(result.all()) == len(counters)
 
-    def update_all(self, counters: list[Counter]) -> None:
+    def get(self, counter_type: str, series: str, period: str) -> Stored | None:
+        row = self._run(_GET, counter_type=counter_type, series=series, period=period).one_or_none()
+        return None if row is None else Stored(*row)
+
+    def lock_series(self, keys: set[SeriesKey]) -> dict[SeriesKey, Series]:
+        """Those of the series that exist, each share-locked until the transaction ends."""
+        rows = self._run(_LOCK_SERIES, keys=sorted(keys))
+        return {(s.counter_type, s.series): s for s in map(_series, rows)}
+
+    def lock_series_for_update(self, counter_type: str, series: str) -> Series | None:
+        row = self._run(
+            _LOCK_SERIES_FOR_UPDATE, counter_type=counter_type, series=series
+        ).one_or_none()
+        return None if row is None else _series(row)
+
+    def lock(self, keys: set[CounterKey]) -> dict[CounterKey, Stored]:
+        """Those of the counters that exist, each locked until the transaction ends."""
+        rows = self._run(_LOCK, keys=sorted(keys))
+        return {(kind, series, period): Stored(*rest) for kind, series, period, *rest in rows}
+
+    def create_series(self, made: list[Series]) -> bool:
+        """Inserts the series; False when a concurrent call created one of them first."""
+        if not made:
+            return True
+        rows = [
+            {
+                "entity_id": self.entity_id,
+                "mode": self.mode,
+                "counter_type": s.counter_type,
+                "series": s.series,
+                "prefix": s.format.prefix,
+                "suffix": s.format.suffix,
+                "padding": s.format.padding,
+                "reset": s.format.reset,
+                "in_use": s.in_use,
+                "create_time": s.create_time,
+                "update_time": s.update_time,
+            }
+            for s in made
+        ]
+        return len(self.conn.execute(_CREATE_SERIES[self.conn.dialect.name], rows).all()) == len(
+            made
+        )
+
+    def create_all(self, made: dict[CounterKey, Stored]) -> bool:
+        """Inserts the counters; False when a concurrent call created one of them first."""
+        if not made:
+            return True
+        rows = [
+            {
+                "entity_id": self.entity_id,
+                "mode": self.mode,
+                "counter_type": kind,
+                "series": series,
+                "period": period,
+                "type_rank": type_rank(kind),
+                "current_value": value.current_value,
+                "create_time": value.create_time,
+                "update_time": value.update_time,
+            }
+            for (kind, series, period), value in made.items()
+        ]
+        return len(self.conn.execute(_CREATE[self.conn.dialect.name], rows).all()) == len(made)
+
+    def update_all(self, changed: dict[CounterKey, Stored]) -> None:
         """Stores the values and update times of counters the caller has locked."""
-        if counters:
+        if changed:
             self.conn.execute(
                 _UPDATE,
                 [
                     {
                         **self.tenant,
-                        "b_counter_type": c.counter_type,
-                        "b_value": c.current_value,
-                        "b_now": c.update_time,
+                        "b_counter_type": kind,
+                        "b_series": series,
+                        "b_period": period,
+                        "b_value": value.current_value,
+                        "b_now": value.update_time,
                     }
-                    for c in counters
+                    for (kind, series, period), value in changed.items()
                 ],
             )
 
-    def issue(
-        self, counter_type: str, count: int, now: datetime, api_key_id: int | None
-    ) -> Counter | None:
-        """Adds `count`, audited as an issue; None when the counter is missing or would
-        pass MAX_VALUE."""
-        if self.conn.dialect.name == "postgresql":
-            return self._one(
-                _ISSUE_AUDITED, counter_type=counter_type, count=count, now=now, key_id=api_key_id
-            )
-        counter = self._one(_INCREMENT, counter_type=counter_type, count=count, now=now)
-        if counter is not None:
-            value = counter.current_value
-            change = CounterChange(
-                counter_type, "issue", value - count, value, api_key_id, counter.update_time
-            )
-            self.record_changes([change])
-        return counter
+    def save_series(self, series: Series) -> None:
+        f = series.format
+        self._run(
+            _SAVE_SERIES,
+            counter_type=series.counter_type,
+            series=series.series,
+            prefix=f.prefix,
+            suffix=f.suffix,
+            padding=f.padding,
+            reset=f.reset,
+            now=series.update_time,
+        )
 
-    def all(self) -> list[Counter]:
-        """The tenant's counters: at most one per counter type, so always a handful."""
-        return [Counter(*row) for row in self.conn.execute(_ALL, self.tenant)]
+    def mark_in_use(self, series: Series) -> bool:
+        """Records that `series` has issued; False when its reset changed meanwhile."""
+        marked = self._run(
+            _MARK_IN_USE,
+            counter_type=series.counter_type,
+            series=series.series,
+            reset=series.format.reset,
+        )
+        return marked.first() is not None
+
+    def issue(
+        self, key: CounterKey, count: int, now: datetime, api_key_id: int | None
+    ) -> Stored | None:
+        """Adds `count` to the period's counter (made at 0 if missing), audited as an
+        issue; None when it would pass MAX_VALUE."""
+        kind, series, period = key
+        params: dict[str, object] = dict(
+            entity_id=self.entity_id,
+            mode=self.mode,
+            counter_type=kind,
+            series=series,
+            period=period,
+            rank=type_rank(kind),
+            count=count,
+            now=now,
+        )
+        if self.conn.dialect.name == "postgresql":
+            row = self._run(_ISSUE_AUDITED, **params, key_id=api_key_id).one_or_none()
+            return None if row is None else Stored(*row)
+        row = self._run(_ISSUE, **params).one_or_none()
+        if row is None:
+            return None
+        issued = Stored(*row)
+        value = issued.current_value
+        self.record_changes(
+            [
+                CounterChange(
+                    kind,
+                    "issue",
+                    value - count,
+                    value,
+                    api_key_id,
+                    issued.update_time,
+                    series,
+                    period,
+                )
+            ]
+        )
+        return issued
+
+    def page(
+        self,
+        after: tuple[int, str, str] | None,
+        counter_type: str | None,
+        series: str | None,
+        limit: int,
+    ) -> list[Listed]:
+        """Up to `limit` counters after `after` (type rank, series, period), in that order."""
+        statement = _PAGE
+        conditions: list[ColumnElement[bool]] = []
+        if after is not None:
+            conditions.append(tuple_(C.type_rank, C.series, C.period) > tuple_(*after))
+        if counter_type is not None:
+            conditions.append(C.counter_type == counter_type)
+        if series is not None:
+            conditions.append(C.series == series)
+        statement = statement.where(and_(true(), *conditions))
+        rows = self._run(statement, limit=limit)
+        return [Listed(_series(row[4:]), row[0], Stored(*row[1:4])) for row in rows]
 
     def record_changes(self, changes: list[CounterChange]) -> None:
         if changes:
@@ -205,9 +477,12 @@ class CounterRepository:
                         "entity_id": self.entity_id,
                         "mode": self.mode,
                         "counter_type": c.counter_type,
+                        "series": c.series,
+                        "period": c.period,
                         "action": c.action,
                         "old_value": c.old_value,
                         "new_value": c.new_value,
+                        "reason": c.reason,
                         "api_key_id": c.api_key_id,
                         "create_time": c.time,
                     }

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from operator import methodcaller
 from typing import Protocol
 
@@ -10,25 +10,34 @@ from sqlalchemy import Connection
 
 from service.auth.keys import Principal, Tenant
 from service.counters.domain import (
-    COUNTER_TYPES,
+    NEVER,
     AdvanceRequest,
     AdvanceResult,
+    Calendar,
     Counter,
     CounterChange,
     IssueResult,
+    Series,
     advanced,
     change_of,
+    check_period,
     counter_exhausted,
     counter_not_found,
-    in_type_order,
+    date_out_of_range,
+    format_change,
+    type_rank,
+    updated,
 )
-from service.counters.repository import CounterRepository
+from service.counters.repository import CounterKey, CounterRepository, SeriesKey, Stored
 from service.db.failures import RefusedByDatabase
 from service.db.uow import UnitOfWork
+from service.entities.settings import EntitySettings
+from service.entities.store import load_settings
 from service.errors import ServiceError, TransientConflict
 from service.pagination import PageTokens, invalid_page_token, page_size
 
-_PAGE_KIND = "counters"
+# Tokens of the first version held a type name; these hold a position and the filters.
+_PAGE_KIND = "counters.v2"
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,14 @@ class Metrics(Protocol):
     def issued(self, counter_type: str, count: int) -> None: ...
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """The series and counters a batch has read or made so far."""
+
+    series: dict[SeriesKey, Series]
+    values: dict[CounterKey, Stored]
+
+
 class Counters:
     """The counters' use cases, and the API other domains take numbers through."""
 
@@ -54,21 +71,23 @@ class Counters:
         self.metrics = metrics
 
     def advance(self, principal: Principal, request: AdvanceRequest) -> AdvanceResult:
-        """Raises the counter to `request.advance_to`, creating it if missing.
-        `request` has passed check_advance."""
-        [outcome] = self.advance_many(principal, [request])
+        """Raises the counter to `request.advance_to`, creating it (and its series) if
+        missing. `request` has passed check_advance."""
+        [outcome] = self.advance_many(principal, [request], validate_only=request.validate_only)
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
     def advance_many(
-        self, principal: Principal, requests: list[AdvanceRequest]
+        self, principal: Principal, requests: list[AdvanceRequest], validate_only: bool = False
     ) -> list[AdvanceResult | Exception]:
         """Each request applied in turn, in one transaction of a few statements whatever
-        their number: the counters are locked at once, every outcome is decided in
-        memory, then the changes and their audit rows are written together. A request
-        that fails (a missing counter without a prefix) gets its error and changes
-        nothing; the others still apply. Requests have passed check_advance.
+        their number: the series and counters are locked at once, every outcome is decided
+        in memory, then the changes and their audit rows are written together. A request
+        that fails (a missing counter without a prefix, a period of the wrong form) gets
+        its error and changes nothing; the others still apply. Requests have passed
+        check_advance. With `validate_only`, or for a request that asks it, every outcome
+        is decided the same way and nothing is written.
 
         Should the database refuse those writes for no rule of ours (a constraint, a
         trigger), they are undone and the requests applied one at a time, each in its
@@ -79,101 +98,194 @@ class Counters:
         """
         if not requests:
             return []
-        return self.uow.run(lambda conn: self._advance_many(conn, principal, requests))
+        return self.uow.run(
+            lambda conn: self._advance_many(conn, principal, requests, not validate_only)
+        )
 
     def _advance_many(
-        self, conn: Connection, principal: Principal, requests: list[AdvanceRequest]
+        self,
+        conn: Connection,
+        principal: Principal,
+        requests: list[AdvanceRequest],
+        write: bool,
     ) -> list[AdvanceResult | Exception]:
-        key_id = principal.key_id
         counters = CounterRepository(conn, principal.tenant)
-        stored = counters.lock({request.counter_type for request in requests})
+        seen = _Seen(
+            counters.lock_series({(r.counter_type, r.series) for r in requests}),
+            counters.lock({(r.counter_type, r.series, r.period) for r in requests}),
+        )
         now = datetime.now(UTC)
-        if len(requests) == 1:  # alone, its failure is the call's: no savepoint needed
-            outcomes = _apply(counters, stored, requests, now, key_id)[0]
+        calendar = _calendar(load_settings(conn, principal.tenant.entity_id), now)
+        batch = _Batch(counters, calendar, now, principal.key_id)
+        if len(requests) == 1 or not write:  # its failure is the call's: no savepoint needed
+            outcomes = batch.apply(seen, requests, write)[0]
         else:
-            outcomes = self._apply_in_savepoints(counters, stored, requests, now, key_id)
-        for outcome in outcomes:
-            if isinstance(outcome, AdvanceResult) and outcome.advanced:
-                self._count(methodcaller("advanced", outcome.counter.counter_type))
+            outcomes = self._apply_in_savepoints(batch, seen, requests)
+        for request, outcome in zip(requests, outcomes, strict=True):
+            changed = isinstance(outcome, AdvanceResult) and outcome.advanced
+            if write and changed and not request.validate_only:
+                self._count(methodcaller("advanced", request.counter_type))
         return outcomes
 
     def _apply_in_savepoints(
-        self,
-        counters: CounterRepository,
-        stored: dict[str, Counter],
-        requests: list[AdvanceRequest],
-        now: datetime,
-        key_id: int | None,
+        self, batch: "_Batch", seen: _Seen, requests: list[AdvanceRequest]
     ) -> list[AdvanceResult | Exception]:
         try:
             with self.uow.savepoint():
-                return _apply(counters, stored, requests, now, key_id)[0]
+                return batch.apply(seen, requests, write=True)[0]
         except RefusedByDatabase:
             pass
         outcomes: list[AdvanceResult | Exception] = []
-        current = stored
         for request in requests:
             try:
                 with self.uow.savepoint():
-                    [outcome], current = _apply(counters, current, [request], now, key_id)
+                    [outcome], seen = batch.apply(seen, [request], write=True)
             except RefusedByDatabase as error:
                 outcome = error
             outcomes.append(outcome)
         return outcomes
 
-    def get(self, tenant: Tenant, counter_type: str) -> Counter:
-        counter = self.uow.read(lambda conn: CounterRepository(conn, tenant).get(counter_type))
-        if counter is None:
-            raise counter_not_found(counter_type)
-        return counter
+    def get(self, tenant: Tenant, counter_type: str, series: str = "", period: str = "") -> Counter:
+        """One period's counter; a period not started yet has current_value 0 (nothing is
+        written). An empty period of a resetting counter is today's. One statement, unless
+        today's period must be found first (autocommit on PostgreSQL: see uow.read)."""
 
-    def list_page(self, tenant: Tenant, requested_size: int, page_token: str) -> CounterPage:
-        """Counters in counter-type order. A tenant has at most len(COUNTER_TYPES) of
-        them, so they are read whole; the token holds the last type returned."""
+        def get(conn: Connection) -> Counter:
+            counters = CounterRepository(conn, tenant)
+            found = counters.find(counter_type, series, period)
+            if found is None:
+                raise counter_not_found(counter_type, series)
+            calendar = _calendar(found.settings, datetime.now(UTC))
+            if not period and found.series.format.reset != NEVER:
+                return _shown(counters, found.series, period, calendar)
+            check_period(found.series.format.reset, period, counter_type, series, "period")
+            return _counter(found.series, period, calendar, found.value)
+
+        return self.uow.read(get)
+
+    def list_page(
+        self,
+        tenant: Tenant,
+        requested_size: int,
+        page_token: str,
+        counter_type: str | None = None,
+        series: str | None = None,
+    ) -> CounterPage:
+        """Counters in counter-type order, then by series and period. The token holds the
+        last counter returned and the filters, which the next call must repeat."""
         size = page_size(requested_size)
-        after = self.tokens.decode(_PAGE_KIND, tenant, page_token, str)
-        if after is not None and after not in COUNTER_TYPES:
-            raise invalid_page_token()
-        stored = self.uow.run(lambda conn: CounterRepository(conn, tenant).all(), read_only=True)
-        ordered = in_type_order(stored)
-        if after is not None:
-            start = COUNTER_TYPES.index(after)
-            ordered = [c for c in ordered if COUNTER_TYPES.index(c.counter_type) > start]
-        page = ordered[:size]
-        next_token = (
-            self.tokens.encode(_PAGE_KIND, tenant, page[-1].counter_type)
-            if len(ordered) > size
-            else ""
-        )
+        filters = [counter_type or "", series or ""]
+        position = self.tokens.decode(_PAGE_KIND, tenant, page_token, list)
+        after = None if position is None else _position(position, filters)
+
+        def read(conn: Connection) -> tuple[list[Counter], bool]:
+            counters = CounterRepository(conn, tenant)
+            rows = counters.page(after, counter_type, series, size + 1)
+            if not rows:
+                return [], False
+            calendar = _calendar(load_settings(conn, tenant.entity_id), datetime.now(UTC))
+            page = [
+                row.series.counter(row.period, calendar, *_times(row.value)) for row in rows[:size]
+            ]
+            return page, len(rows) > size
+
+        page, more = self.uow.run(read, read_only=True)
+        next_token = ""
+        if more:
+            last = page[-1]
+            next_token = self.tokens.encode(
+                _PAGE_KIND,
+                tenant,
+                [type_rank(last.counter_type), last.series, last.period, *filters],
+            )
         return CounterPage(page, next_token)
 
-    def issue(self, principal: Principal, counter_type: str, count: int) -> IssueResult:
+    def issue(
+        self,
+        principal: Principal,
+        counter_type: str,
+        count: int,
+        series: str = "",
+        document_date: date | None = None,
+    ) -> IssueResult:
         """Issues `count` contiguous numbers; `count` has passed check_issue_count."""
-        result = self.issue_if_any(principal, counter_type, count)
+        result = self.issue_if_any(principal, counter_type, count, series, document_date)
         if result is None:
-            raise counter_not_found(counter_type)
+            raise counter_not_found(counter_type, series)
         return result
 
     def issue_if_any(
-        self, principal: Principal, counter_type: str, count: int = 1
+        self,
+        principal: Principal,
+        counter_type: str,
+        count: int = 1,
+        series: str = "",
+        document_date: date | None = None,
     ) -> IssueResult | None:
-        """Issues `count` numbers, audited; None when the tenant has no such counter. Run
+        """Issues `count` numbers, audited, in the period of `document_date` (default:
+        today in the entity's time zone); None when the tenant has no such series. Run
         inside another use case's unit of work (CreateAdvance numbering an advance), it
-        issues in that transaction: should that fail, no number is used up."""
+        issues in that transaction: should that fail, no number is used up.
+
+        The series' format is read first, outside any lock: a change of format applies to
+        the calls that start after it committed."""
 
         def issue(conn: Connection) -> IssueResult | None:
             counters = CounterRepository(conn, principal.tenant)
-            counter = counters.issue(counter_type, count, datetime.now(UTC), principal.key_id)
-            if counter is None:
-                existing = counters.get(counter_type)
-                if existing is None:
-                    return None
-                raise counter_exhausted(existing, count)
+            lookup = counters.find(counter_type, series)
+            if lookup is None:
+                return None
+            found, now = lookup.series, datetime.now(UTC)
+            calendar = _calendar(lookup.settings, now)
+            day = document_date or calendar.today
+            reset = found.format.reset
+            if not calendar.in_range(reset, day):
+                raise date_out_of_range("document_date")
+            period = calendar.period_of(reset, day)
+            if not found.in_use and not counters.mark_in_use(found):
+                raise reset_changed()  # retried: the next attempt reads the new reset
+            key = (counter_type, series, period)
+            stored = counters.issue(key, count, now, principal.key_id)
+            if stored is None:
+                existing = counters.get(*key)
+                assert existing is not None  # only a full counter refuses an increment
+                full = found.counter(period, calendar, existing.current_value)
+                raise counter_exhausted(full, count)
             self._count(methodcaller("issued", counter_type, count))
-            first = counter.current_value - count + 1
-            return IssueResult(counter, first, counter.current_value)
+            counter = found.counter(
+                period, calendar, stored.current_value, stored.create_time, stored.update_time
+            ).dated(day, calendar)
+            return IssueResult(counter, stored.current_value - count + 1, stored.current_value)
 
         return self.uow.run(issue)
+
+    def update(
+        self,
+        principal: Principal,
+        counter_type: str,
+        series: str,
+        changes: dict[str, object],
+        period: str = "",
+    ) -> Counter:
+        """Changes the format of a (counter_type, series) for the numbers issued from
+        then on, audited; its reset only while nothing was issued from it. Returns the
+        counter of `period` (default: today's). `changes` have been checked."""
+
+        def update(conn: Connection) -> Counter:
+            counters = CounterRepository(conn, principal.tenant)
+            before = counters.lock_series_for_update(counter_type, series)
+            if before is None:
+                raise counter_not_found(counter_type, series)
+            now = datetime.now(UTC)
+            after = updated(before, changes, now)
+            calendar = _calendar(load_settings(conn, principal.tenant.entity_id), now)
+            shown = _shown(counters, after, period, calendar)
+            if after != before:
+                counters.save_series(after)
+                counters.record_changes([format_change(before, after, principal.key_id)])
+            return shown
+
+        return self.uow.run(update)
 
     def _count(self, count: Callable[[Metrics], None]) -> None:
         """Counts an effect once its transaction has committed: never for one rolled back
@@ -181,6 +293,98 @@ class Counters:
         if self.metrics is not None:
             metrics = self.metrics
             self.uow.after_commit(lambda: count(metrics))
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What every request of one advance call is decided with."""
+
+    counters: CounterRepository
+    calendar: Calendar
+    now: datetime
+    key_id: int | None
+
+    def apply(
+        self, seen: _Seen, requests: list[AdvanceRequest], write: bool
+    ) -> tuple[list[AdvanceResult | Exception], _Seen]:
+        """The requests decided in memory against the `seen` (locked) series and
+        counters, then, if `write`, written; their outcomes, and what they now are. A
+        request that asks only to be validated leaves them as they were."""
+        series, values = dict(seen.series), dict(seen.values)
+        outcomes: list[AdvanceResult | Exception] = []
+        changes: list[CounterChange] = []
+        for request in requests:
+            series_key = (request.counter_type, request.series)
+            key = (*series_key, request.period)
+            found, stored = series.get(series_key), values.get(key)
+            counter = None
+            if found is not None and stored is not None:
+                counter = found.counter(request.period, self.calendar, *_times(stored))
+            try:
+                result = advanced(found, counter, request, self.now, self.calendar)
+            except ServiceError as error:
+                outcomes.append(error)
+                continue
+            outcomes.append(result)
+            if result.advanced and not request.validate_only:
+                if result.new_series is not None:
+                    series[series_key] = result.new_series
+                made = result.counter
+                assert made.create_time is not None and made.update_time is not None
+                values[key] = Stored(made.current_value, made.create_time, made.update_time)
+                changes.append(change_of(result, self.key_id))
+        if write:
+            self._write(seen, _Seen(series, values), changes)
+        return outcomes, _Seen(series, values)
+
+    def _write(self, before: _Seen, after: _Seen, changes: list[CounterChange]) -> None:
+        counters = self.counters
+        made_series = [s for key, s in after.series.items() if key not in before.series]
+        made = {key: v for key, v in after.values.items() if key not in before.values}
+        if not counters.create_series(made_series) or not counters.create_all(made):
+            raise created_concurrently()  # retried: the next attempt locks those rows
+        counters.update_all(
+            {key: v for key, v in after.values.items() if before.values.get(key, v) != v}
+        )
+        counters.record_changes(changes)
+
+
+def _calendar(settings: EntitySettings, now: datetime) -> Calendar:
+    return Calendar(settings.today(now), settings.fiscal_year_start_month)
+
+
+def _shown(counters: CounterRepository, series: Series, period: str, calendar: Calendar) -> Counter:
+    """The counter of `period` (empty: today's) as it stands, started or not."""
+    reset = series.format.reset
+    if not period and reset != NEVER:
+        period = calendar.period_of(reset, calendar.today)
+    else:
+        check_period(reset, period, series.counter_type, series.series, "period")
+    return _counter(
+        series, period, calendar, counters.get(series.counter_type, series.series, period)
+    )
+
+
+def _counter(series: Series, period: str, calendar: Calendar, stored: Stored | None) -> Counter:
+    if stored is None:
+        return series.counter(period, calendar)
+    return series.counter(period, calendar, *_times(stored))
+
+
+def _times(stored: Stored) -> tuple[int, datetime, datetime]:
+    return stored.current_value, stored.create_time, stored.update_time
+
+
+def _position(position: list, filters: list[str]) -> tuple[int, str, str]:
+    """The keyset position a token holds, which must have been made with `filters`."""
+    if not (
+        len(position) == 5
+        and isinstance(position[0], int)
+        and all(isinstance(part, str) for part in position[1:])
+        and position[3:] == filters
+    ):
+        raise invalid_page_token()
+    return (position[0], position[1], position[2])
 
 
 def created_concurrently() -> TransientConflict:
@@ -191,30 +395,9 @@ def created_concurrently() -> TransientConflict:
     )
 
 
-def _apply(
-    counters: CounterRepository,
-    stored: dict[str, Counter],
-    requests: list[AdvanceRequest],
-    now: datetime,
-    key_id: int | None,
-) -> tuple[list[AdvanceResult | Exception], dict[str, Counter]]:
-    """The requests decided in memory against the `stored` (locked) counters, then
-    written; their outcomes, and the counters as they now stand."""
-    current = dict(stored)
-    outcomes: list[AdvanceResult | Exception] = []
-    changes: list[CounterChange] = []
-    for request in requests:
-        try:
-            result = advanced(current.get(request.counter_type), request, now)
-        except ServiceError as error:
-            outcomes.append(error)
-            continue
-        outcomes.append(result)
-        if result.advanced:
-            current[request.counter_type] = result.counter
-            changes.append(change_of(result, key_id))
-    if not counters.create_all([c for kind, c in current.items() if kind not in stored]):
-        raise created_concurrently()  # retried: the next attempt locks that row
-    counters.update_all([c for kind, c in current.items() if stored.get(kind, c) != c])
-    counters.record_changes(changes)
-    return outcomes, current
+def reset_changed() -> TransientConflict:
+    return TransientConflict(
+        "TRANSIENT_CONFLICT",
+        "the counter's reset changed while numbers were being issued; it was retried and "
+        "still conflicts: try again",
+    )

@@ -14,10 +14,12 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -48,6 +50,9 @@ class Entity(Base):
     """A tenant, with its accounting settings (see service/entities/settings.py)."""
 
     __tablename__ = "entities"
+    __table_args__ = (
+        CheckConstraint("fiscal_year_start_month BETWEEN 1 AND 12", name="fiscal_year_start_month"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -55,6 +60,9 @@ class Entity(Base):
     ar_account_labels: Mapped[bool] = mapped_column(Boolean, server_default=false())
     gl_closed_through: Mapped[date | None] = mapped_column(Date)
     base_currency: Mapped[str] = mapped_column(String(3), server_default=text("'USD'"))
+    # Where fiscal years start (1..12), and the IANA zone whose date is "today".
+    fiscal_year_start_month: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+    time_zone: Mapped[str] = mapped_column(String(64), server_default=text("'UTC'"))
 
 
 class ApiKey(Base):
@@ -73,21 +81,59 @@ class ApiKey(Base):
     revoke_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class Counter(Base):
-    """The database refuses what the domain never writes: the last line of defence."""
+class CounterSeries(Base):
+    """The format of a (counter_type, series): how its numbers are written, and when its
+    periods start again."""
 
-    __tablename__ = "counters"
+    __tablename__ = "counter_series"
     __table_args__ = (
         CheckConstraint("mode IN ('live', 'test')", name="mode"),
         CheckConstraint("padding BETWEEN 1 AND 12", name="padding"),
-        CheckConstraint("current_value >= 0", name="current_value"),
+        CheckConstraint("reset IN ('never', 'yearly', 'monthly', 'fiscal_yearly')", name="reset"),
     )
 
     entity_id: Mapped[str] = mapped_column(ForeignKey("entities.id"), primary_key=True)
     mode: Mapped[str] = mapped_column(String(4), primary_key=True)
     counter_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    series: Mapped[str] = mapped_column(String(40), primary_key=True)
     prefix: Mapped[str] = mapped_column(String(20))
+    suffix: Mapped[str] = mapped_column(String(20), server_default="")
     padding: Mapped[int]
+    reset: Mapped[str] = mapped_column(String(16), server_default="never")
+    # Once IssueNumbers has issued from the series its reset is fixed (COUNTER_IN_USE).
+    in_use: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    create_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    update_time: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Counter(Base):
+    """One period's value of a series. The database refuses what the domain never writes:
+    the last line of defence."""
+
+    __tablename__ = "counters"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["entity_id", "mode", "counter_type", "series"],
+            [
+                "counter_series.entity_id",
+                "counter_series.mode",
+                "counter_series.counter_type",
+                "counter_series.series",
+            ],
+        ),
+        # Listings run in counter-type order (type_rank), then series and period.
+        Index(None, "entity_id", "mode", "type_rank", "series", "period"),
+        CheckConstraint("mode IN ('live', 'test')", name="mode"),
+        CheckConstraint("current_value >= 0", name="current_value"),
+    )
+
+    entity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(4), primary_key=True)
+    counter_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    series: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # "" for a counter that never resets; "2025", "2025-06" or "FY2025".
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    type_rank: Mapped[int] = mapped_column(SmallInteger)
     current_value: Mapped[int] = mapped_column(BigInteger)
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)
     update_time: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -103,9 +149,13 @@ class CounterEvent(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     mode: Mapped[str] = mapped_column(String(4))
     counter_type: Mapped[str] = mapped_column(String(32))
-    action: Mapped[str] = mapped_column(String(16))  # "create", "advance" or "issue"
+    series: Mapped[str] = mapped_column(String(40), server_default="")
+    period: Mapped[str] = mapped_column(String(7), server_default="")
+    action: Mapped[str] = mapped_column(String(16))  # "create", "advance", "issue", "update"
     old_value: Mapped[int | None] = mapped_column(BigInteger)
     new_value: Mapped[int] = mapped_column(BigInteger)
+    # Why, in words: what an update changed.
+    reason: Mapped[str] = mapped_column(Text, server_default="")
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -1,7 +1,8 @@
 """An entity's accounting settings: they switch the reference's conditional rules on."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,15 @@ class EntitySettings:
     # may be created, updated, deleted or reversed.
     gl_closed_through: date | None = None
     base_currency: str = "USD"
+    # Fiscal years start on the 1st of this month (1..12) and are named by the calendar
+    # year in which they end: with 7, FY2026 runs 2025-07-01..2026-06-30.
+    fiscal_year_start_month: int = 1
+    # The IANA time zone whose date is "today" for the entity (counters' periods).
+    time_zone: str = "UTC"
+
+    def today(self, now: datetime) -> date:
+        """The entity's date at the instant `now`."""
+        return now.astimezone(ZoneInfo(self.time_zone)).date()
 
     def period_open(self, day: date) -> bool:
         return self.gl_closed_through is None or day > self.gl_closed_through

@@ -1,6 +1,8 @@
 """Entity settings in the database."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
@@ -9,13 +11,16 @@ from service.db.uow import UnitOfWork
 from service.db.upsert import upsert_into
 from service.entities.settings import EntitySettings
 
-_SETTINGS = (
+# Every setting, in EntitySettings' order: other packages' statements may join them.
+SETTINGS_COLUMNS = (
     models.Entity.ar_automatic_summaries,
     models.Entity.ar_account_labels,
     models.Entity.gl_closed_through,
     models.Entity.base_currency,
+    models.Entity.fiscal_year_start_month,
+    models.Entity.time_zone,
 )
-_GET = select(*_SETTINGS).where(models.Entity.id == bindparam("b_id"))
+_GET = select(*SETTINGS_COLUMNS).where(models.Entity.id == bindparam("b_id"))
 
 
 def ensure_entity(conn: Connection, entity_id: str, now: datetime) -> None:
@@ -30,7 +35,12 @@ def ensure_entity(conn: Connection, entity_id: str, now: datetime) -> None:
 def load_settings(conn: Connection, entity_id: str) -> EntitySettings:
     """The entity's settings (the defaults if it has no row yet)."""
     row = conn.execute(_GET, {"b_id": entity_id}).one_or_none()
-    return EntitySettings() if row is None else EntitySettings(*row)
+    return EntitySettings() if row is None else settings_from(row)
+
+
+def settings_from(columns: Sequence[Any]) -> EntitySettings:
+    """The settings of SETTINGS_COLUMNS' values."""
+    return EntitySettings(*columns)
 
 
 class EntityStore:

@@ -219,6 +219,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     if isinstance(request, _Undecodable):
                         raise _bad_message(request.error)
                     key = _idempotency_key(call) if mutating else None
+                    if getattr(request, "validate_only", False):
+                        key = None  # AIP-163: nothing is written, not even the record
                     token = rpc_context.set_principal(principal)
                     try:
                         with watchdog.bounded(call.deadline):

@@ -186,6 +186,14 @@ def test_entities_configure_sets_the_rules_the_service_enforces(database, tmp_pa
         "automatic-summaries on, account-labels on, gl-closed-through none, base-currency EUR"
         in result.stdout
     )
+    result = cli(
+        "entities", "configure", "acme", "--fiscal-year-start-month", "7",
+        "--time-zone", "Europe/Berlin", cwd=tmp_path, DATABASE_URL=url,
+    )  # fmt: skip
+    assert "fiscal-year-start-month 7, time-zone Europe/Berlin" in result.stdout, result.stderr
+    settings = EntityStore(UnitOfWork(database)).settings("acme")
+    assert (settings.fiscal_year_start_month, settings.time_zone) == (7, "Europe/Berlin")
+    assert settings.base_currency == "EUR"  # the others kept
 
 
 @pytest.mark.parametrize(
@@ -194,6 +202,11 @@ def test_entities_configure_sets_the_rules_the_service_enforces(database, tmp_pa
         (["acme", "--gl-closed-through", "2024-02-30"], "gl-closed-through: must be a real date"),
         (["acme", "--base-currency", "euro"], "base-currency: must be an ISO 4217 code"),
         (["bad entity!"], "entity: must be"),
+        (["acme", "--fiscal-year-start-month", "13"], "fiscal-year-start-month: must be 1..12"),
+        (["acme", "--fiscal-year-start-month", "0"], "fiscal-year-start-month: must be 1..12"),
+        (["acme", "--time-zone", "Mars/Olympus_Mons"], "time-zone: must be an IANA time zone"),
+        (["acme", "--time-zone", "../../etc/passwd"], "time-zone: must be an IANA time zone"),
+        (["acme", "--time-zone", ""], "time-zone: must be an IANA time zone"),
     ],
 )
 def test_entities_configure_refuses_bad_input(database, tmp_path, args, complaint):

@@ -3,6 +3,7 @@
 import functools
 import random
 import threading
+import time
 
 import grpc
 import pytest
@@ -116,3 +117,103 @@ def test_many_callers_creating_one_counter_create_it_once(server, key, batch):
     assert sum(r.created for r in responses) == 1
     assert sum(r.advanced for r in responses) == 1
     assert {r.counter.current_value for r in responses} == {100}
+
+
+# Two periods of one series, and a second series, racing across a year boundary.
+STREAMS = [("", "2025-12-31"), ("", "2026-01-01"), ("EU", "2025-12-31"), ("EU", "2026-01-01")]
+
+
+def test_racing_issues_across_periods_and_series_each_stay_contiguous(server, key, database):
+    target = f"127.0.0.1:{server.port}"
+    with grpc.insecure_channel(target) as channel:
+        stub = counters_pb2_grpc.CounterServiceStub(channel)
+        for series in ("", "EU"):
+            stub.AdvanceCounter(
+                pb.AdvanceCounterRequest(
+                    counter_type=INVOICE, series=series, advance_to=4711, period="2025",
+                    prefix=f"INV{series}/{{YYYY}}/", padding=5, reset=pb.COUNTER_RESET_YEARLY,
+                ),
+                metadata=auth(key),
+            )  # fmt: skip
+
+    def issue_50(index):
+        series, day = STREAMS[index % len(STREAMS)]
+        with grpc.insecure_channel(target) as channel:
+            stub = counters_pb2_grpc.CounterServiceStub(channel)
+            runs = []
+            for _ in range(50):
+                response = stub.IssueNumbers(
+                    pb.IssueNumbersRequest(
+                        counter_type=INVOICE, series=series, document_date=day, count=2
+                    ),
+                    metadata=auth(key),
+                )
+                runs.append((series, response.counter.period, list(response.numbers)))
+            return runs
+
+    issued: dict[tuple[str, str], list[str]] = {}
+    for series, period, numbers in (r for rs in run_in_threads(issue_50, 16) for r in rs):
+        issued.setdefault((series, period), []).extend(numbers)
+    # 4 threads per stream, 50 calls of 2 numbers each: 400 numbers per period.
+    assert {k: sorted(v) for k, v in issued.items()} == {
+        (series, period): [
+            f"INV{series}/{period}/{value:05d}" for value in range(first, first + 400)
+        ]
+        for series in ("", "EU")
+        for period, first in (("2025", 4712), ("2026", 1))
+    }
+    with database.connect() as conn:
+        stored = set(
+            conn.execute(
+                select(models.Counter.series, models.Counter.period, models.Counter.current_value)
+            )
+        )
+    assert stored == {
+        ("", "2025", 5111),
+        ("", "2026", 400),
+        ("EU", "2025", 5111),
+        ("EU", "2026", 400),
+    }
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_period_or_series_held_by_a_slow_call_never_blocks_the_others(server, key, database):
+    """While a transaction holds the 2025 invoice counter, issuing from 2026 or from
+    another series goes on; only 2025 itself waits (and its caller's deadline ends that
+    wait). PostgreSQL only: SQLite serialises every writer by design."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = counters_pb2_grpc.CounterServiceStub(channel)
+        for series in ("", "EU"):
+            stub.AdvanceCounter(
+                pb.AdvanceCounterRequest(
+                    counter_type=INVOICE, series=series, advance_to=10, period="2025",
+                    prefix="I", reset=pb.COUNTER_RESET_YEARLY,
+                ),
+                metadata=auth(key),
+            )  # fmt: skip
+        stub.IssueNumbers(  # starts 2026, and marks the series in use
+            pb.IssueNumbersRequest(counter_type=INVOICE, document_date="2026-01-01"),
+            metadata=auth(key),
+        )
+
+        def issue(series, day, timeout):
+            return stub.IssueNumbers(
+                pb.IssueNumbersRequest(counter_type=INVOICE, series=series, document_date=day),
+                metadata=auth(key),
+                timeout=timeout,
+            )
+
+        with database.connect() as holder, holder.begin():
+            holder.execute(
+                select(models.Counter.current_value)
+                .where(models.Counter.series == "", models.Counter.period == "2025")
+                .with_for_update()
+            ).one()
+            assert issue("", "2026-06-30", 5).numbers[0] == "I0000002"
+            assert issue("EU", "2025-12-31", 5).numbers[0] == "I0000011"
+            assert issue("EU", "2026-01-01", 5).numbers[0] == "I0000001"
+            with pytest.raises(grpc.RpcError) as caught:
+                issue("", "2025-12-31", 1)
+            assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            time.sleep(1)  # the server's own bound on that wait ends it too
+        assert issue("", "2025-12-31", 5).numbers[0] == "I0000011"  # nothing was used up

@@ -110,6 +110,13 @@ def mutating_calls(world):
             COUNTERS + "IssueNumbers",
             cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=3),
         ),
+        "UpdateCounter": (
+            COUNTERS + "UpdateCounter",
+            cpb.UpdateCounterRequest(
+                counter=cpb.Counter(counter_type=cpb.COUNTER_TYPE_INVOICE, suffix="-{YY}"),
+                update_mask=FieldMask(paths=["suffix"]),
+            ),
+        ),
         "CreateAdvance": (
             ADVANCES + "CreateAdvance",
             apb.CreateAdvanceRequest(advance=advance_message(payload())),
@@ -144,7 +151,8 @@ def mutating_calls(world):
 
 
 MUTATING = [
-    "AdvanceCounter", "BatchAdvanceCounters", "IssueNumbers", "CreateAdvance", "UpdateAdvance",
+    "AdvanceCounter", "BatchAdvanceCounters", "IssueNumbers", "UpdateCounter", "CreateAdvance",
+    "UpdateAdvance",
     "DeleteAdvance", "SubmitAdvance", "ReverseAdvance", "ApplyAdvance", "UnapplyAdvance",
 ]  # fmt: skip
 
@@ -541,10 +549,10 @@ def test_a_keyed_batch_failing_unexpectedly_stores_nothing(channel, key, databas
 
     real_lock = CounterRepository.lock
 
-    def broken(self, counter_types):
-        if "po" in counter_types:
+    def broken(self, keys):
+        if ("po", "", "") in keys:
             raise RuntimeError("a bug")
-        return real_lock(self, counter_types)
+        return real_lock(self, keys)
 
     request = cpb.BatchAdvanceCountersRequest(
         counters=[

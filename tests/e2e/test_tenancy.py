@@ -66,6 +66,32 @@ def test_every_statement_on_a_tenant_table_names_the_tenant(channel, key, statem
     counters.GetCounter(
         cpb.GetCounterRequest(counter_type=cpb.COUNTER_TYPE_INVOICE), metadata=auth(key)
     )
+    counters.AdvanceCounter(
+        cpb.AdvanceCounterRequest(
+            counter_type=cpb.COUNTER_TYPE_JOURNAL, series="EU", prefix="J{YY}-",
+            reset=cpb.COUNTER_RESET_MONTHLY, period="2025-06", advance_to=3,
+        ),
+        metadata=auth(key),
+    )  # fmt: skip
+    counters.IssueNumbers(
+        cpb.IssueNumbersRequest(
+            counter_type=cpb.COUNTER_TYPE_JOURNAL, series="EU", document_date="2025-07-01"
+        ),
+        metadata=auth(key),
+    )
+    for period in ("", "2025-06"):
+        counters.GetCounter(
+            cpb.GetCounterRequest(
+                counter_type=cpb.COUNTER_TYPE_JOURNAL, series="EU", period=period
+            ),
+            metadata=auth(key),
+        )
+    counters.UpdateCounter(
+        cpb.UpdateCounterRequest(
+            counter=cpb.Counter(counter_type=cpb.COUNTER_TYPE_JOURNAL, series="EU", suffix="-x")
+        ),
+        metadata=auth(key),
+    )
     counters.ListCounters(cpb.ListCountersRequest(page_size=1), metadata=auth(key))
     client = Client(channel, key)
     draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, cast
 from uuid import uuid4
 
+import grpc
 from arcus.counters.v1 import counters_pb2 as cpb
 from arcus.counters.v1 import counters_pb2_grpc
 from arcus.receivables.v1 import advances_pb2 as apb
@@ -131,9 +132,27 @@ PRINTABLE = st.characters(
     exclude_categories=["Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"], include_characters=" "
 )
 PREFIXES = st.one_of(
-    st.sampled_from(["INV-", "", "SO-", "ADV-", "\U0001d518"]),
-    st.text(PRINTABLE, max_size=20),
+    st.sampled_from(["INV-", "", "SO-", "ADV-", "\U0001d518", "INV/{YYYY}/", "{FY}-{MM}", "/{YY}"]),
+    st.text(PRINTABLE.filter(lambda c: c not in "{}"), max_size=20),
 )
+SERIES = st.sampled_from(["", "", "", "EU", "returns.2"])
+RESETS = [v for v in cpb.CounterReset.values()]  # UNSPECIFIED too: NEVER on create
+DAYS = st.dates(date(2020, 1, 1), date(2030, 12, 31))
+FISCAL_START = 1  # the fuzzed entity keeps the default settings
+
+
+def period_in(reset: int, day: date, fiscal_start: int) -> str:
+    """The name of the period `day` falls in under `reset`."""
+    if reset == cpb.COUNTER_RESET_YEARLY:
+        return f"{day.year:04d}"
+    if reset == cpb.COUNTER_RESET_MONTHLY:
+        return f"{day.year:04d}-{day.month:02d}"
+    if reset == cpb.COUNTER_RESET_FISCAL_YEARLY:
+        year = day.year + (1 if fiscal_start > 1 and day.month >= fiscal_start else 0)
+        return f"FY{year:04d}"
+    return ""
+
+
 IDENTIFIERS = st.one_of(
     st.sampled_from(["C-00019", "BOA", "2200", "CA", " ", "\U0001d518\U0001d52b", "x" * 100]),
     st.text(PRINTABLE, min_size=1, max_size=30),
@@ -261,18 +280,44 @@ class World:
         self.client = Client(channel, key)
         self.counters = counters_pb2_grpc.CounterServiceStub(channel)
         self.metadata = auth(key)
-        self.known_counters: set[int] = set()  # types that certainly exist
+        # The reset chosen for a new (counter type, series) by an earlier item of the
+        # request being built.
+        self.pending: dict[tuple[int, str], int] = {}
 
     # Objects.
 
-    def counter(self, data: st.DataObject, value: int | None = None) -> cpb.Counter:
-        """A counter of a drawn type, made (or advanced) through AdvanceCounter."""
-        request = self.advance_counter_request(data)
+    def counter(
+        self, data: st.DataObject, value: int | None = None, series: str | None = None
+    ) -> cpb.Counter:
+        """A counter of a drawn type, series and period, made (or advanced) for real."""
+        request = self.advance_counter_request(data, series)
+        self.pending.clear()
+        request.validate_only = False
+        request.ClearField("expected_current_value")
         if value is not None:
             request.advance_to = value
         response = self.counters.AdvanceCounter(request, metadata=self.metadata)
-        self.known_counters.add(response.counter.counter_type)
         return response.counter
+
+    def reset_of(self, counter_type: int, series: str) -> int | None:
+        """The reset of a series, stored or pending; None when it has none yet."""
+        if (counter_type, series) in self.pending:
+            return self.pending[(counter_type, series)]
+        found = self.stored(counter_type, series, "")
+        return None if found is None else found.reset
+
+    def stored(self, counter_type: int, series: str, period: str) -> cpb.Counter | None:
+        try:
+            return self.counters.GetCounter(
+                cpb.GetCounterRequest(
+                    counter_type=counter_type_of(counter_type), series=series, period=period
+                ),
+                metadata=self.metadata,
+            )
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return None
 
     def advance(self, data: st.DataObject, state: str = "POSTED") -> apb.Advance:
         return self.client.create(advance_body(data, state))
@@ -295,49 +340,116 @@ class World:
     def valid(self, rpc: str, data: st.DataObject) -> Message:
         return self.BUILDERS[rpc](self, data)
 
-    def advance_counter_request(self, data: st.DataObject) -> cpb.AdvanceCounterRequest:
+    def advance_counter_request(
+        self, data: st.DataObject, series: str | None = None
+    ) -> cpb.AdvanceCounterRequest:
         counter_type = data.draw(st.sampled_from(COUNTER_TYPES), label="counter type")
+        if series is None:
+            series = data.draw(SERIES, label="series")
         request = cpb.AdvanceCounterRequest(
             counter_type=counter_type_of(counter_type),
+            series=series,
             advance_to=data.draw(
                 st.one_of(st.integers(0, 10**6), st.integers(0, 2**63 - 1), st.just(2**63 - 1)),
                 label="advance_to",
             ),
         )
-        # A missing counter needs a prefix; one known to exist may do without.
+        # A missing series needs a prefix and may choose its reset and suffix; one known to
+        # exist may do without, and its periods take its reset's form.
+        reset = self.reset_of(counter_type, series)
         with_prefix, prefix = data.draw(st.booleans(), label="prefix?"), data.draw(PREFIXES)
-        if with_prefix or counter_type not in self.known_counters:
+        if with_prefix or reset is None:
             request.prefix = prefix
+        if data.draw(st.booleans(), label="suffix?"):
+            request.suffix = data.draw(PREFIXES, label="suffix")
+        # Every value is drawn whatever is stored, so that examples replay the same.
+        drawn = data.draw(st.sampled_from(RESETS), label="reset")
+        anyway = data.draw(st.booleans(), label="reset anyway")
+        if reset is None or anyway:
+            request.reset = cast(cpb.CounterReset, drawn)
+        if reset is None:
+            reset = drawn or cpb.COUNTER_RESET_NEVER
+            self.pending[(counter_type, series)] = reset  # for later items of a batch
+        request.period = period_in(reset, data.draw(DAYS, label="day"), FISCAL_START)
         if data.draw(st.booleans(), label="padding?"):
             request.padding = data.draw(st.integers(1, 12), label="padding")
+        if data.draw(st.integers(0, 9), label="validate only?") == 0:
+            request.validate_only = True
+        return request
+
+    def _advance_counter(self, data: st.DataObject) -> cpb.AdvanceCounterRequest:
+        request = self.advance_counter_request(data)
+        self.pending.clear()
+        if data.draw(st.integers(0, 4), label="expected value?") == 0:
+            current = self.stored(request.counter_type, request.series, request.period)
+            request.expected_current_value = 0 if current is None else current.current_value
         return request
 
     def _batch(self, data: st.DataObject) -> cpb.BatchAdvanceCountersRequest:
         size = data.draw(st.one_of(st.integers(1, 5), st.just(50)), label="batch size")
-        return cpb.BatchAdvanceCountersRequest(
-            counters=[self.advance_counter_request(data) for _ in range(size)]
+        request = cpb.BatchAdvanceCountersRequest(
+            counters=[self.advance_counter_request(data) for _ in range(size)],
+            validate_only=data.draw(st.integers(0, 9), label="validate all?") == 0,
         )
+        self.pending.clear()
+        return request
 
     def _get_counter(self, data: st.DataObject) -> cpb.GetCounterRequest:
-        return cpb.GetCounterRequest(counter_type=self.counter(data).counter_type)
+        counter = self.counter(data)
+        period = counter.period if data.draw(st.booleans(), label="period?") else ""
+        return cpb.GetCounterRequest(
+            counter_type=counter.counter_type, series=counter.series, period=period
+        )
 
     def _list_counters(self, data: st.DataObject) -> cpb.ListCountersRequest:
-        self.counter(data)
+        counter = self.counter(data)
         request = cpb.ListCountersRequest(
             page_size=data.draw(st.one_of(st.integers(0, 3), st.integers(0, 1000)))
         )
+        if data.draw(st.booleans(), label="filter by type"):
+            request.counter_type = counter.counter_type
+        if data.draw(st.booleans(), label="filter by series"):
+            request.series = counter.series
         if data.draw(st.booleans(), label="second page"):
-            first = self.counters.ListCounters(
-                cpb.ListCountersRequest(page_size=1), metadata=self.metadata
-            )
+            first_request = cpb.ListCountersRequest()
+            first_request.CopyFrom(request)
+            first_request.page_size = 1
+            first = self.counters.ListCounters(first_request, metadata=self.metadata)
             request.page_token = first.next_page_token
         return request
 
     def _issue(self, data: st.DataObject) -> cpb.IssueNumbersRequest:
         counter = self.counter(data, value=data.draw(st.integers(0, 10**12), label="value"))
-        return cpb.IssueNumbersRequest(
-            counter_type=counter.counter_type, count=data.draw(st.integers(0, 1000))
+        request = cpb.IssueNumbersRequest(
+            counter_type=counter.counter_type,
+            series=counter.series,
+            count=data.draw(st.integers(0, 1000)),
         )
+        if data.draw(st.booleans(), label="dated?"):
+            request.document_date = data.draw(DAYS, label="document date").isoformat()
+        return request
+
+    def _update_counter(self, data: st.DataObject) -> cpb.UpdateCounterRequest:
+        # A fresh series has issued nothing, so its reset may change too.
+        fresh = data.draw(st.booleans(), label="fresh series")
+        counter = self.counter(data, series=f"fz-{uuid4().hex[:8]}" if fresh else None)
+        new_reset = data.draw(st.sampled_from(RESETS[1:]), label="reset")
+        wanted = cpb.Counter(
+            counter_type=counter.counter_type,
+            series=counter.series,
+            prefix=data.draw(PREFIXES, label="prefix"),
+            suffix=data.draw(PREFIXES, label="suffix"),
+            padding=data.draw(st.integers(1, 12), label="padding"),
+            reset=cast(cpb.CounterReset, new_reset if fresh else counter.reset),
+        )
+        paths = data.draw(
+            st.lists(st.sampled_from(["prefix", "suffix", "padding", "reset"]), max_size=4),
+            label="mask",
+        )
+        request = cpb.UpdateCounterRequest(counter=wanted)
+        if paths:
+            request.update_mask.CopyFrom(FieldMask(paths=paths))
+        return request
 
     def _create(self, data: st.DataObject) -> apb.CreateAdvanceRequest:
         if data.draw(st.booleans(), label="AR advance counter"):
@@ -465,11 +577,12 @@ class World:
         )
 
     BUILDERS: ClassVar[dict[str, Callable[["World", st.DataObject], Message]]] = {
-        "AdvanceCounter": advance_counter_request,
+        "AdvanceCounter": _advance_counter,
         "BatchAdvanceCounters": _batch,
         "GetCounter": _get_counter,
         "ListCounters": _list_counters,
         "IssueNumbers": _issue,
+        "UpdateCounter": _update_counter,
         "CreateAdvance": _create,
         "GetAdvance": _get_advance,
         "ListAdvances": _list_advances,

@@ -52,10 +52,14 @@ ANSWER_ADVANCE = {
 }  # fmt: skip
 # The RPCs that create objects (none of which this test's run of them deletes): the table
 # and column of what they created, and the column's value from what check_answer returns.
+_COUNTER_NAME = (
+    models.Counter.counter_type.concat("|").concat(models.Counter.series).concat("|")
+    .concat(models.Counter.period)
+)  # fmt: skip
 CREATES: dict[str, tuple[Any, Any, Callable[[str], object]]] = {
     "CreateAdvance": (models.Advance, models.Advance.id, int),
-    "AdvanceCounter": (models.Counter, models.Counter.counter_type, str.lower),
-    "BatchAdvanceCounters": (models.Counter, models.Counter.counter_type, str.lower),
+    "AdvanceCounter": (models.Counter, _COUNTER_NAME, str),
+    "BatchAdvanceCounters": (models.Counter, _COUNTER_NAME, str),
 }
 EXAMPLES = 100
 
@@ -95,7 +99,6 @@ def send(call, key: str, request: Message, idempotency_key: str | None):
 
 def check_answer(world: World, rpc: str, request: Message, response: bytes) -> list[str]:
     """What the OK answer says is what reads now return; the objects it created."""
-    metadata = world.metadata
     if rpc in ANSWER_ADVANCE:
         advance = apb.Advance.FromString(response)
         assert world.client.get(advance.key) == advance, f"{rpc} answered what is not stored"
@@ -105,33 +108,73 @@ def check_answer(world: World, rpc: str, request: Message, response: bytes) -> l
             world.client.get(request.key)  # type: ignore[attr-defined]
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND, "a deleted advance is still there"
         return []
+    if rpc == "UpdateCounter":
+        answer = cpb.Counter.FromString(response)
+        assert stored_counter(world, answer) == answer, "UpdateCounter answered what is not stored"
+        return []
     answers: list[cpb.AdvanceCounterResponse] = []
+    validated = getattr(request, "validate_only", False)
     if rpc == "AdvanceCounter":
         answers = [cpb.AdvanceCounterResponse.FromString(response)]
     elif rpc == "IssueNumbers":
         issued = cpb.IssueNumbersResponse.FromString(response)
         assert len(issued.numbers) == issued.last_value - issued.first_value + 1
-        answers = [cpb.AdvanceCounterResponse(counter=issued.counter)]
+        assert issued.counter.next_number == "" or issued.counter.current_value == issued.last_value
+        # Its numbers are written with the document's date; a read, with the period's.
+        answer = cpb.Counter()
+        answer.CopyFrom(issued.counter)
+        answer.next_number = stored_counter(world, answer).next_number
+        answers = [cpb.AdvanceCounterResponse(counter=answer)]
     elif rpc == "BatchAdvanceCounters":
         batch = cpb.BatchAdvanceCountersResponse.FromString(response)
         assert len(batch.results) == len(request.counters)  # type: ignore[attr-defined]
-        for result in batch.results:
-            if result.status.code == 0:
-                answers.append(result.response)
-            else:  # a failed item's status is well formed too
+        for item, result in zip(request.counters, batch.results, strict=True):  # type: ignore[attr-defined]
+            if result.status.code != 0:  # a failed item's status is well formed too
                 assert result.status.code not in (2, 13), f"item UNKNOWN/INTERNAL: {result}"
                 from_status(result.status)
-    last = {a.counter.counter_type: a.counter for a in answers}  # items apply in order
-    for counter_type, counter in last.items():
-        stored = world.counters.GetCounter(
-            cpb.GetCounterRequest(counter_type=counter_type), metadata=metadata
-        )
-        assert stored == counter, f"{rpc} answered a counter that is not stored"
-    return [
-        cpb.CounterType.Name(a.counter.counter_type).removeprefix("COUNTER_TYPE_")
-        for a in answers
-        if a.created
-    ]
+            elif validated or item.validate_only:
+                # Later items of a batch that is written may move the same counter.
+                assert_not_written(world, result.response, whole_call=validated)
+            else:
+                answers.append(result.response)
+    if rpc == "AdvanceCounter" and validated:
+        assert_not_written(world, answers[0], whole_call=True)
+        return []
+    last = {name_of(a.counter): a.counter for a in answers}  # items apply in order
+    for counter in last.values():
+        assert stored_counter(world, counter) == counter, f"{rpc} answered what is not stored"
+    return [name_of(a.counter) for a in answers if a.created]
+
+
+def name_of(counter: cpb.Counter) -> str:
+    """What identifies a counter: its type, series and period."""
+    kind = cpb.CounterType.Name(counter.counter_type).removeprefix("COUNTER_TYPE_").lower()
+    return f"{kind}|{counter.series}|{counter.period}"
+
+
+def stored_counter(world: World, counter: cpb.Counter) -> cpb.Counter:
+    return world.counters.GetCounter(
+        cpb.GetCounterRequest(
+            counter_type=counter.counter_type, series=counter.series, period=counter.period
+        ),
+        metadata=world.metadata,
+    )
+
+
+def assert_not_written(world: World, answer: cpb.AdvanceCounterResponse, whole_call: bool) -> None:
+    """A validate-only answer changed nothing: what it would have created is not there,
+    and (when the whole call only validated) what it would have raised is not raised."""
+    try:
+        stored = stored_counter(world, answer.counter)
+    except grpc.RpcError as error:  # its series is not there: nothing of it was written
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+        return
+    if not whole_call:
+        return
+    if answer.created:
+        assert not stored.HasField("create_time"), "validate_only created a counter"
+    elif answer.advanced:
+        assert stored.current_value < answer.counter.current_value, "validate_only advanced"
 
 
 def invariants_hold(engine) -> dict[str, int]:
@@ -180,20 +223,27 @@ def invariants_hold(engine) -> dict[str, int]:
             else:
                 assert a.state == "fully_applied", what
                 assert a.total_paid == a.total_entered, f"{what}: base left due when fully paid"
+        for s in conn.execute(select(models.CounterSeries)):
+            assert 1 <= s.padding <= 12, s.counter_type
+            for text in (s.prefix, s.suffix):
+                assert len(text) <= 20 and text.isprintable(), s.counter_type
         counters = conn.execute(select(models.Counter)).all()
         for c in counters:
-            assert c.current_value >= 0 and 1 <= c.padding <= 12, c.counter_type
-            assert len(c.prefix) <= 20 and c.prefix.isprintable(), c.counter_type
-        # Each counter's audit trail is one chain, from its creation to its current value,
-        # every advance and issue moving it forwards.
-        chains: dict[tuple[str, str, str], list] = defaultdict(list)
+            assert c.current_value >= 0, c.counter_type
+        # Each counter's audit trail is one chain, from its creation (or its period's first
+        # issue) to its current value, every advance and issue moving it forwards.
+        chains: dict[tuple[str, ...], list] = defaultdict(list)
         events = models.CounterEvent
         for event in conn.execute(select(events).order_by(events.id)):
-            chains[(event.entity_id, event.mode, event.counter_type)].append(event)
+            if event.action != "update":  # a series' format, not a value
+                key = (event.entity_id, event.mode, event.counter_type, event.series, event.period)
+                chains[key].append(event)
         for c in counters:
-            chain = chains.pop((c.entity_id, c.mode, c.counter_type), [])
-            assert chain and chain[0].action == "create" and chain[0].old_value is None, (
-                f"counter {c.counter_type}: no create event first"
+            chain = chains.pop((c.entity_id, c.mode, c.counter_type, c.series, c.period), [])
+            assert chain, f"counter {c.counter_type}/{c.series}/{c.period}: no events"
+            first = chain[0]
+            assert (first.action, first.old_value) in (("create", None), ("issue", 0)), (
+                f"counter {c.counter_type}: neither created nor issued from 0 first"
             )
             for before, event in pairwise(chain):
                 assert event.action in ("advance", "issue"), (c.counter_type, event.action)
@@ -255,12 +305,21 @@ def test_fuzzed_requests_get_ok_or_a_well_formed_error(channel, key, database, r
             )
         # A retry with the same key: drawn now and then, and always for the first OK
         # answer to a key, so that every mutating RPC's run replays at least once.
-        first_ok = code == grpc.StatusCode.OK and idempotency_key and not seen["replayed"]
+        first_ok = (
+            code == grpc.StatusCode.OK
+            and idempotency_key
+            and not seen["replayed"]
+            and not getattr(request, "validate_only", False)
+        )
         if use == "replay" or (first_ok and rpc in MUTATING):
             seen["twice"] += 1
             again, response_again, replayed = send(call, key, request, idempotency_key)
             assert again == code, f"replayed as {again.name}: {shown(request, idempotency_key)}"
-            if code == grpc.StatusCode.OK and rpc in MUTATING:
+            if code == grpc.StatusCode.OK and getattr(request, "validate_only", False):
+                # Nothing was written, the idempotency record neither: it runs again.
+                assert not replayed, f"validate_only replayed: {shown(request, idempotency_key)}"
+                seen["validated twice"] += 1
+            elif code == grpc.StatusCode.OK and rpc in MUTATING:
                 assert replayed and response_again == response, (
                     f"not replayed byte for byte: {shown(request, idempotency_key)}"
                 )
@@ -283,7 +342,8 @@ def test_fuzzed_requests_get_ok_or_a_well_formed_error(channel, key, database, r
         f"{seen['mutated']} mutated, {seen['arbitrary']} arbitrary), "
         f"OK {answers['OK with key']} with key / {answers['OK without key']} without, "
         f"{errors or 'no errors'}; {seen['twice']} sent twice with one key "
-        f"({seen['replayed']} OK replayed); {len(created)} created by it; "
+        f"({seen['replayed']} OK replayed, {seen['validated twice']} validate-only run again); "
+        f"{len(created)} created by it; "
         f"in the database {rows}"
     )
     assert answers["OK with key"] >= 1 and answers["OK without key"] >= 1, answers

@@ -30,12 +30,22 @@ from tests.tools import Threads
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
-HOT = [pb.COUNTER_TYPE_INVOICE, pb.COUNTER_TYPE_ORDER, pb.COUNTER_TYPE_PO]
-START = {pb.COUNTER_TYPE_INVOICE: 342665, pb.COUNTER_TYPE_ORDER: 1000, pb.COUNTER_TYPE_PO: 0}
+JOURNAL = pb.COUNTER_TYPE_JOURNAL  # resets yearly: its calls straddle New Year
+HOT = [pb.COUNTER_TYPE_INVOICE, pb.COUNTER_TYPE_ORDER, pb.COUNTER_TYPE_PO, JOURNAL]
+# Where each (counter, period) starts: the journal's 2026 starts afresh, from its first issue.
+START = {
+    (pb.COUNTER_TYPE_INVOICE, ""): 342665,
+    (pb.COUNTER_TYPE_ORDER, ""): 1000,
+    (pb.COUNTER_TYPE_PO, ""): 0,
+    (JOURNAL, "2025"): 900,
+    (JOURNAL, "2026"): 0,
+}
+NEW_YEAR = {"2025-12-31": "2025", "2026-01-01": "2026"}
 NAMES = {
     pb.COUNTER_TYPE_INVOICE: "invoice",
     pb.COUNTER_TYPE_ORDER: "order",
     pb.COUNTER_TYPE_PO: "po",
+    JOURNAL: "journal",
 }
 LOAD_SECONDS = 8
 THREADS = 48
@@ -78,15 +88,22 @@ def test_replicas_under_load_and_a_crash_lose_and_duplicate_nothing(database, ke
     try:
         with grpc.insecure_channel(replicas[0].address) as channel:
             setup = counters_pb2_grpc.CounterServiceStub(channel)
-            for kind in [*HOT, pb.COUNTER_TYPE_QUOTE, pb.COUNTER_TYPE_AR_ADVANCE]:
+            for kind in [*HOT[:3], pb.COUNTER_TYPE_QUOTE, pb.COUNTER_TYPE_AR_ADVANCE]:
                 setup.AdvanceCounter(
                     pb.AdvanceCounterRequest(
-                        counter_type=kind, advance_to=START.get(kind, 0), prefix="X"
+                        counter_type=kind, advance_to=START.get((kind, ""), 0), prefix="X"
                     ),
                     metadata=auth(key),
                 )
+            setup.AdvanceCounter(
+                pb.AdvanceCounterRequest(
+                    counter_type=JOURNAL, advance_to=START[(JOURNAL, "2025")], period="2025",
+                    prefix="JE/{YYYY}/", reset=pb.COUNTER_RESET_YEARLY,
+                ),
+                metadata=auth(key),
+            )  # fmt: skip
 
-        ok_issued: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        ok_issued: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
         ok_advanced: list[int] = []
         ok_advances: list[str] = []
         failures: dict[str, int] = defaultdict(int)
@@ -111,12 +128,21 @@ def test_replicas_under_load_and_a_crash_lose_and_duplicate_nothing(database, ke
                     try:
                         if roll < 0.7:
                             kind = rng.choice(HOT)
+                            day = rng.choice(list(NEW_YEAR)) if kind == JOURNAL else ""
                             reply = counters[which].IssueNumbers(
-                                pb.IssueNumbersRequest(counter_type=kind, count=rng.randint(1, 3)),
+                                pb.IssueNumbersRequest(
+                                    counter_type=kind, count=rng.randint(1, 3), document_date=day
+                                ),
                                 metadata=auth(key), timeout=5,
                             )  # fmt: skip
+                            period = NEW_YEAR.get(day, "")
+                            assert reply.counter.period == period
+                            if kind == JOURNAL:
+                                assert reply.numbers[0].startswith(f"JE/{period}/")
                             with lock:
-                                ok_issued[kind].append((reply.first_value, reply.last_value))
+                                ok_issued[(kind, period)].append(
+                                    (reply.first_value, reply.last_value)
+                                )
                         elif roll < 0.9:
                             target = next(targets)
                             quote = pb.COUNTER_TYPE_QUOTE
@@ -158,48 +184,59 @@ def test_replicas_under_load_and_a_crash_lose_and_duplicate_nothing(database, ke
     assert set(failures) <= ACCEPTABLE_FAILURES, (dict(failures), unexpected[:10])
     with database.connect() as conn:
         events = conn.execute(
-            select(models.CounterEvent.counter_type, models.CounterEvent.action,
-                   models.CounterEvent.old_value, models.CounterEvent.new_value)
+            select(models.CounterEvent.counter_type, models.CounterEvent.period,
+                   models.CounterEvent.action, models.CounterEvent.old_value,
+                   models.CounterEvent.new_value)
             .order_by(models.CounterEvent.id)
         ).all()  # fmt: skip
-        final = dict(
-            conn.execute(select(models.Counter.counter_type, models.Counter.current_value)).all()
-        )
+        final = {
+            (kind, period): value
+            for kind, period, value in conn.execute(
+                select(models.Counter.counter_type, models.Counter.period,
+                       models.Counter.current_value)
+            )
+        }  # fmt: skip
         stored_advances = {str(k) for k in conn.execute(select(models.Advance.id)).scalars()}
         numbered = conn.execute(
             select(func.count(func.distinct(models.Advance.advance_number)))
         ).scalar_one()
 
     issued_total = 0
-    for kind in HOT:
-        name = NAMES[kind]
+    for kind, period in START:
+        name = f"{NAMES[kind]} {period}".strip()
         # Every issue ever committed, from the audit trail: contiguous from the start.
-        ranges = sorted((old + 1, new) for t, a, old, new in events if t == name and a == "issue")
-        expected = START[kind] + 1
+        ranges = sorted(
+            (old + 1, new)
+            for t, p, a, old, new in events
+            if (t, p) == (NAMES[kind], period) and a == "issue"
+        )
+        assert ranges, f"{name}: nothing issued"
+        expected = START[(kind, period)] + 1
         for first, last in ranges:
             assert first == expected, f"{name}: gap or overlap at {first}, expected {expected}"
             expected = last + 1
         assert (
-            final[name]
+            final[(NAMES[kind], period)]
             == expected - 1
-            == START[kind] + sum(last - first + 1 for first, last in ranges)
+            == START[(kind, period)] + sum(last - first + 1 for first, last in ranges)
         )
         # Every number a client was told about is among them, and none was told twice.
-        told = sorted(ok_issued[kind])
+        told = sorted(ok_issued[(kind, period)])
         seen = [n for first, last in told for n in range(first, last + 1)]
         assert len(seen) == len(set(seen)), f"{name}: a number was issued twice"
         assert set(told) <= set(ranges), f"{name}: an acknowledged issue is not in the database"
         issued_total += len(seen)
-    quote = [(old, new) for t, a, old, new in events if t == "quote" and a == "advance"]
+    quote = [(old, new) for t, _, a, old, new in events if t == "quote" and a == "advance"]
     assert all(new > old for old, new in quote)  # never backwards
-    assert final["quote"] >= max(ok_advanced, default=0)
+    assert final[("quote", "")] >= max(ok_advanced, default=0)
     assert set(ok_advances) <= stored_advances  # every acknowledged advance is there
     assert numbered == len(stored_advances)  # each with its own number
     invariants_hold(database)  # and none half-written: lines add up to totals
     assert calls > 500
     proof(
         f"{calls} calls over 3 replicas by {THREADS} threads, one replica killed -9 and restarted: "
-        f"{issued_total} numbers acknowledged, all unique and in the audit trail; "
+        f"{issued_total} numbers acknowledged, all unique and in the audit trail (the "
+        f"yearly journal's on both sides of New Year, each period contiguous); "
         f"{len(ok_advances)} advances acknowledged, all stored whole; "
         f"failures seen {dict(failures)}"
     )

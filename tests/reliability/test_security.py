@@ -38,6 +38,9 @@ def requests_on(owner_objects):
         "GetCounter": cpb.GetCounterRequest(counter_type=invoice),
         "ListCounters": cpb.ListCountersRequest(),
         "IssueNumbers": cpb.IssueNumbersRequest(counter_type=invoice),
+        "UpdateCounter": cpb.UpdateCounterRequest(
+            counter=cpb.Counter(counter_type=invoice, prefix="STOLEN-")
+        ),
         "CreateAdvance": apb.CreateAdvanceRequest(),
         "GetAdvance": apb.GetAdvanceRequest(key=key),
         "ListAdvances": apb.ListAdvancesRequest(),
@@ -100,6 +103,7 @@ REFUSED_TO_A_STRANGER = {
     "AdvanceCounter": (grpc.StatusCode.INVALID_ARGUMENT, "PREFIX_REQUIRED"),
     "GetCounter": _COUNTER_NOT_FOUND,
     "IssueNumbers": _COUNTER_NOT_FOUND,
+    "UpdateCounter": _COUNTER_NOT_FOUND,
     "CreateAdvance": (grpc.StatusCode.INVALID_ARGUMENT, "FIELD_REQUIRED"),
     **dict.fromkeys(
         ["GetAdvance", "UpdateAdvance", "DeleteAdvance", "SubmitAdvance", "ReverseAdvance",

@@ -1,12 +1,20 @@
 """service/counters/domain.py to the letter: advancing a counter (created, raised or left
 as it is), its audit rows, and the exact words of every refusal. Pure: no I/O."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from service.counters import domain
-from service.counters.domain import AdvanceRequest, AdvanceResult, Counter, CounterChange
+from service.counters.domain import (
+    AdvanceRequest,
+    AdvanceResult,
+    Calendar,
+    Counter,
+    CounterChange,
+    Format,
+    Series,
+)
 from service.errors import FieldViolation, InvalidArgument, NotFound, OutOfRange, Violations
 
 T0 = datetime(2026, 11, 21, tzinfo=UTC)
@@ -61,7 +69,7 @@ def test_a_batch_size_out_of_range_names_the_range_and_the_size():
 
 def test_a_new_counter_without_a_prefix_names_its_type():
     with pytest.raises(InvalidArgument) as caught:
-        domain.new_counter_fields(AdvanceRequest("quote", 5))
+        domain.new_series(AdvanceRequest("quote", 5), T0)
     assert caught.value.violations == [
         FieldViolation(
             "prefix", "is required: the entity has no quote counter yet", "PREFIX_REQUIRED"
@@ -69,54 +77,73 @@ def test_a_new_counter_without_a_prefix_names_its_type():
     ]
 
 
-def test_a_missing_counter_is_created_at_advance_to():
-    result = domain.advanced(None, AdvanceRequest("po", 8812, "PO-", 6), T0)
+CAL = Calendar(date(2026, 11, 21))
+INVOICES = Series("invoice", "", Format("INV-", 7), False, T0, T0)
+
+
+def stored(series: Series, period: str, value: int, created=T0, updated=T0) -> Counter:
+    return series.counter(period, CAL, value, created, updated)
+
+
+def test_a_missing_counter_is_created_at_advance_to_with_its_series():
+    result = domain.advanced(None, None, AdvanceRequest("po", 8812, "PO-", 6), T0, CAL)
+    made = Series("po", "", Format("PO-", 6), False, T0, T0)
     assert result == AdvanceResult(
-        Counter("po", "PO-", 6, 8812, T0, T0), advanced=True, created=True, previous_value=0
+        stored(made, "", 8812), advanced=True, created=True, previous_value=0, new_series=made
     )
+    assert result.counter.next_number == "PO-008813"
 
 
 def test_a_missing_counter_gets_the_default_padding_and_needs_a_prefix():
-    made = domain.advanced(None, AdvanceRequest("quote", 77, "Q"), T0).counter
+    made = domain.advanced(None, None, AdvanceRequest("quote", 77, "Q"), T0, CAL).counter
     assert (made.padding, made.next_number) == (7, "Q0000078")
     with pytest.raises(InvalidArgument):
-        domain.advanced(None, AdvanceRequest("quote", 77), T0)
+        domain.advanced(None, None, AdvanceRequest("quote", 77), T0, CAL)
 
 
-def test_a_counter_below_advance_to_is_raised_and_keeps_its_prefix_and_padding():
-    counter = Counter("invoice", "INV-", 7, 100, T0, T0)
-    result = domain.advanced(counter, AdvanceRequest("invoice", 342665, "IGNORED", 3), LATER)
+def test_a_new_period_of_an_existing_series_needs_no_prefix_and_starts_from_advance_to():
+    yearly = Series("invoice", "", Format("INV/{YYYY}/", 5, "", "yearly"), False, T0, T0)
+    result = domain.advanced(yearly, None, AdvanceRequest("invoice", 4711, period="2025"), T0, CAL)
+    assert (result.created, result.new_series, result.counter.next_number) == (
+        True, None, "INV/2025/04712",
+    )  # fmt: skip
+
+
+def test_a_counter_below_advance_to_is_raised_and_keeps_its_format():
+    counter = stored(INVOICES, "", 100)
+    result = domain.advanced(
+        INVOICES, counter, AdvanceRequest("invoice", 342665, "IGNORED", 3), LATER, CAL
+    )
     assert result == AdvanceResult(
-        Counter("invoice", "INV-", 7, 342665, T0, LATER),
-        advanced=True,
-        created=False,
-        previous_value=100,
+        stored(INVOICES, "", 342665, T0, LATER), advanced=True, created=False, previous_value=100
     )
 
 
 def test_a_raised_counter_never_goes_back_in_time():
-    counter = Counter("invoice", "INV-", 7, 100, T0, LATER)
-    raised = domain.advanced(counter, AdvanceRequest("invoice", 101), T0).counter
+    counter = stored(INVOICES, "", 100, T0, LATER)
+    raised = domain.advanced(INVOICES, counter, AdvanceRequest("invoice", 101), T0, CAL).counter
     assert (raised.current_value, raised.update_time) == (101, LATER)
 
 
 @pytest.mark.parametrize("advance_to", [100, 99, 0])
 def test_a_counter_already_there_or_past_it_is_left_as_it_is(advance_to):
-    counter = Counter("invoice", "INV-", 7, 100, T0, T0)
-    result = domain.advanced(counter, AdvanceRequest("invoice", advance_to), LATER)
+    counter = stored(INVOICES, "", 100)
+    result = domain.advanced(INVOICES, counter, AdvanceRequest("invoice", advance_to), LATER, CAL)
     assert result == AdvanceResult(counter, advanced=False, created=False, previous_value=100)
 
 
 def test_the_audit_row_of_a_created_counter():
-    created = domain.advanced(None, AdvanceRequest("po", 8812, "PO-"), T0)
+    created = domain.advanced(None, None, AdvanceRequest("po", 8812, "PO-"), T0, CAL)
     assert domain.change_of(created, KEY) == CounterChange("po", "create", None, 8812, KEY, T0)
 
 
-def test_the_audit_row_of_a_raised_counter():
-    counter = Counter("invoice", "INV-", 7, 100, T0, T0)
-    raised = domain.advanced(counter, AdvanceRequest("invoice", 150), LATER)
+def test_the_audit_row_of_a_raised_counter_names_its_series_and_period():
+    monthly = Series("invoice", "EU", Format("E", 3, "", "monthly"), True, T0, T0)
+    counter = stored(monthly, "2026-02", 100)
+    request = AdvanceRequest("invoice", 150, series="EU", period="2026-02")
+    raised = domain.advanced(monthly, counter, request, LATER, CAL)
     assert domain.change_of(raised, KEY) == CounterChange(
-        "invoice", "advance", 100, 150, KEY, LATER
+        "invoice", "advance", 100, 150, KEY, LATER, "EU", "2026-02"
     )
     assert domain.change_of(raised, None).api_key_id is None
 

@@ -76,10 +76,11 @@ def test_check_advance(request_, expected):
 
 
 def test_new_counter_needs_a_prefix_and_defaults_padding_to_7():
-    assert domain.new_counter_fields(domain.AdvanceRequest("po", 1, "PO-")) == ("PO-", 7)
-    assert domain.new_counter_fields(domain.AdvanceRequest("po", 1, "", 3)) == ("", 3)
+    new = domain.new_series
+    assert new(domain.AdvanceRequest("po", 1, "PO-"), NOW).format == domain.Format("PO-", 7)
+    assert new(domain.AdvanceRequest("po", 1, "", 3), NOW).format == domain.Format("", 3)
     with pytest.raises(InvalidArgument) as caught:
-        domain.new_counter_fields(domain.AdvanceRequest("po", 1))
+        domain.new_series(domain.AdvanceRequest("po", 1), NOW)
     nested = caught.value.under("counters[4].")
     assert nested.violations[0].field == "counters[4].prefix"
     assert nested.reason == "PREFIX_REQUIRED"
@@ -105,11 +106,10 @@ def test_batch_size(size, ok):
             domain.check_batch_size(size)
 
 
-def test_counters_sort_in_the_reference_order():
-    made = [domain.Counter(t, "", 1, 0, NOW, NOW) for t in ("ar_advance", "account", "order", "po")]
-    assert [c.counter_type for c in domain.in_type_order(made)] == [
-        "order", "po", "account", "ar_advance",
-    ]  # fmt: skip
+def test_counter_types_rank_in_the_reference_order():
+    ranked = sorted(("ar_advance", "account", "order", "po"), key=domain.type_rank)
+    assert ranked == ["order", "po", "account", "ar_advance"]
+    assert (domain.type_rank("order"), domain.type_rank("ar_advance")) == (1, 22)
 
 
 def test_counter_exhausted_is_out_of_range():

@@ -23,11 +23,12 @@ _sym_db = _symbol_database.Default()
 
 
 from arcus.auth.v1 import scopes_pb2 as arcus_dot_auth_dot_v1_dot_scopes__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n arcus/counters/v1/counters.proto\x12\x11\x61rcus.counters.v1\x1a\x1a\x61rcus/auth/v1/scopes.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xee\x01\n\x07\x43ounter\x12\x34\n\x0c\x63ounter_type\x18\x01 \x01(\x0e\x32\x1e.arcus.counters.v1.CounterType\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x0f\n\x07padding\x18\x03 \x01(\x05\x12\x15\n\rcurrent_value\x18\x04 \x01(\x03\x12\x13\n\x0bnext_number\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa3\x01\n\x15\x41\x64vanceCounterRequest\x12\x34\n\x0c\x63ounter_type\x18\x01 \x01(\x0e\x32\x1e.arcus.counters.v1.CounterType\x12\x12\n\nadvance_to\x18\x02 \x01(\x03\x12\x13\n\x06prefix\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07padding\x18\x04 \x01(\x05H\x01\x88\x01\x01\x42\t\n\x07_prefixB\n\n\x08_padding\"\x80\x01\n\x16\x41\x64vanceCounterResponse\x12+\n\x07\x63ounter\x18\x01 \x01(\x0b\x32\x1a.arcus.counters.v1.Counter\x12\x10\n\x08\x61\x64vanced\x18\x02 \x01(\x08\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x16\n\x0eprevious_value\x18\x04 \x01(\x03\"Y\n\x1b\x42\x61tchAdvanceCountersRequest\x12:\n\x08\x63ounters\x18\x01 \x03(\x0b\x32(.arcus.counters.v1.AdvanceCounterRequest\"X\n\x1c\x42\x61tchAdvanceCountersResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.arcus.counters.v1.AdvanceCounterResult\"w\n\x14\x41\x64vanceCounterResult\x12\"\n\x06status\x18\x01 \x01(\x0b\x32\x12.google.rpc.Status\x12;\n\x08response\x18\x02 \x01(\x0b\x32).arcus.counters.v1.AdvanceCounterResponse\"I\n\x11GetCounterRequest\x12\x34\n\x0c\x63ounter_type\x18\x01 \x01(\x0e\x32\x1e.arcus.counters.v1.CounterType\"<\n\x13ListCountersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"]\n\x14ListCountersResponse\x12,\n\x08\x63ounters\x18\x01 \x03(\x0b\x32\x1a.arcus.counters.v1.Counter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Z\n\x13IssueNumbersRequest\x12\x34\n\x0c\x63ounter_type\x18\x01 \x01(\x0e\x32\x1e.arcus.counters.v1.CounterType\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"}\n\x14IssueNumbersResponse\x12+\n\x07\x63ounter\x18\x01 \x01(\x0b\x32\x1a.arcus.counters.v1.Counter\x12\x0f\n\x07numbers\x18\x02 \x03(\t\x12\x13\n\x0b\x66irst_value\x18\x03 \x01(\x03\x12\x12\n\nlast_value\x18\x04 \x01(\x03*\x85\x05\n\x0b\x43ounterType\x12\x1c\n\x18\x43OUNTER_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43OUNTER_TYPE_ORDER\x10\x01\x12\x18\n\x14\x43OUNTER_TYPE_INVOICE\x10\x02\x12\x16\n\x12\x43OUNTER_TYPE_QUOTE\x10\x03\x12\x13\n\x0f\x43OUNTER_TYPE_PO\x10\x04\x12\x14\n\x10\x43OUNTER_TYPE_RMA\x10\x05\x12\x18\n\x14\x43OUNTER_TYPE_JOURNAL\x10\x06\x12\x18\n\x14\x43OUNTER_TYPE_ACCOUNT\x10\x07\x12\x1c\n\x18\x43OUNTER_TYPE_VENDOR_BILL\x10\x08\x12\x1b\n\x17\x43OUNTER_TYPE_AP_PAYMENT\x10\t\x12\x16\n\x12\x43OUNTER_TYPE_CHECK\x10\n\x12\x19\n\x15\x43OUNTER_TYPE_TRANSFER\x10\x0b\x12\x1e\n\x1a\x43OUNTER_TYPE_VENDOR_RETURN\x10\x0c\x12\x17\n\x13\x43OUNTER_TYPE_REFUND\x10\r\x12\x1e\n\x1a\x43OUNTER_TYPE_INVENTORY_TXN\x10\x0e\x12\x1b\n\x17\x43OUNTER_TYPE_WORK_ORDER\x10\x0f\x12\x1c\n\x18\x43OUNTER_TYPE_FIXED_ASSET\x10\x10\x12\x16\n\x12\x43OUNTER_TYPE_LEASE\x10\x11\x12\x1e\n\x1a\x43OUNTER_TYPE_LEASE_PAYMENT\x10\x12\x12\x18\n\x14\x43OUNTER_TYPE_DEPOSIT\x10\x13\x12\x1e\n\x1a\x43OUNTER_TYPE_VENDOR_CREDIT\x10\x14\x12\x1e\n\x1a\x43OUNTER_TYPE_PAYMENT_BATCH\x10\x15\x12\x1b\n\x17\x43OUNTER_TYPE_AR_ADVANCE\x10\x16\x32\xed\x04\n\x0e\x43ounterService\x12z\n\x0e\x41\x64vanceCounter\x12(.arcus.counters.v1.AdvanceCounterRequest\x1a).arcus.counters.v1.AdvanceCounterResponse\"\x13\xa2\xbb\x18\x0fmigration:write\x12\x8c\x01\n\x14\x42\x61tchAdvanceCounters\x12..arcus.counters.v1.BatchAdvanceCountersRequest\x1a/.arcus.counters.v1.BatchAdvanceCountersResponse\"\x13\xa2\xbb\x18\x0fmigration:write\x12\x64\n\nGetCounter\x12$.arcus.counters.v1.GetCounterRequest\x1a\x1a.arcus.counters.v1.Counter\"\x14\x90\x02\x01\xa2\xbb\x18\rcounters:read\x12u\n\x0cListCounters\x12&.arcus.counters.v1.ListCountersRequest\x1a\'.arcus.counters.v1.ListCountersResponse\"\x14\x90\x02\x01\xa2\xbb\x18\rcounters:read\x12s\n\x0cIssueNumbers\x12&.arcus.counters.v1.IssueNumbersRequest\x1a\'.arcus.counters.v1.IssueNumbersResponse\"\x12\xa2\xbb\x18\x0e\x63ounters:writeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n arcus/counters/v1/counters.proto\x12\x11\x61rcus.counters.v1\x1a\x1a\x61rcus/auth/v1/scopes.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xce\x02\n\x07\x43ounter\x12\x34\n\x0c\x63ounter_type\x18\x01 \x01(\x0e\x32\x1e.arcus.counters.v1.CounterType\x12\x0e\n\x06prefix\x18\x02 \x01(\t\x12\x0f\n\x07padding\x18\x03 \x01(\x05\x12\x15\n\rcurrent_value\x18\x04 \x01(\x03\x12\x13\n\x0bnext_number\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06series\x18\x08 \x01(\t\x12\x0e\n\x06period\x18\t \x01(\t\x12\x0e\n\x06suffix\x18\n \x01(\t\x12.\n\x05reset\x18\x0b \x01(\x0e\x32\x1f.arcus.counters.v1.CounterReset\"\xea\x02\n\x15\x41\x64vanceCounterRequest\x12\x34\n\x0c\x63ounter_type\x18\x01 \x01(\x0e\x32\x1e.arcus.counters.v1.CounterType\x12\x12\n\nadvance_to\x18\x02 \x01(\x03\x12\x13\n\x06prefix\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07padding\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x0e\n\x06series\x18\x05 \x01(\t\x12\x0e\n\x06period\x18\x06 \x01(\t\x12\x13\n\x06suffix\x18\x07 \x01(\tH\x02\x88\x01\x01\x12.\n\x05reset\x18\x08 \x01(\x0e\x32\x1f.arcus.counters.v1.CounterReset\x12\x15\n\rvalidate_only\x18\t \x01(\x08\x12#\n\x16\x65xpected_current_value\x18\n \x01(\x03H\x03\x88\x01\x01\x42\t\n\x07_prefixB\n\n\x08_paddingB\t\n\x07_suffixB\x19\n\x17_expected_current_value\"\x80\x01\n\x16\x41\x64vanceCounterResponse\x12+\n\x07\x63ounter\x18\x01 \x01(\x0b\x32\x1a.arcus.counters.v1.Counter\x12\x10\n\x08\x61\x64vanced\x18\x02 \x01(\x08\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x16\n\x0eprevious_value\x18\x04 \x01(\x03\"p\n\x1b\x42\x61tchAdvanceCountersRequest\x12:\n\x08\x63ounters\x18\x01 \x03(\x0b\x32(.arcus.counters.v1.AdvanceCounterRequest\x12\x15\n\rvalidate_only\x18\x02 \x01(\x08\"X\n\x1c\x42\x61tchAdvanceCountersResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.arcus.counters.v1.AdvanceCounterResult\"w\n\x14\x41\x64vanceCounterResult\x12\"\n\x06status\x18\x01 \x01(\x0b\x32\x12.google.rpc.Status\x12;\n\x08response\x18\x02 \x01(\x0b\x32).arcus.counters.v1.AdvanceCounterResponse\"i\n\x11GetCounterRequest\x12\x34\n\x0c\x63ounter_type\x18\x01 \x01(\x0e\x32\x1e.arcus.counters.v1.CounterType\x12\x0e\n\x06series\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\"\x82\x01\n\x13ListCountersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x0c\x63ounter_type\x18\x03 \x01(\x0e\x32\x1e.arcus.counters.v1.CounterType\x12\x0e\n\x06series\x18\x04 \x01(\t\"]\n\x14ListCountersResponse\x12,\n\x08\x63ounters\x18\x01 \x03(\x0b\x32\x1a.arcus.counters.v1.Counter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x01\n\x13IssueNumbersRequest\x12\x34\n\x0c\x63ounter_type\x18\x01 \x01(\x0e\x32\x1e.arcus.counters.v1.CounterType\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x0e\n\x06series\x18\x03 \x01(\t\x12\x15\n\rdocument_date\x18\x04 \x01(\t\"}\n\x14IssueNumbersResponse\x12+\n\x07\x63ounter\x18\x01 \x01(\x0b\x32\x1a.arcus.counters.v1.Counter\x12\x0f\n\x07numbers\x18\x02 \x03(\t\x12\x13\n\x0b\x66irst_value\x18\x03 \x01(\x03\x12\x12\n\nlast_value\x18\x04 \x01(\x03\"t\n\x14UpdateCounterRequest\x12+\n\x07\x63ounter\x18\x01 \x01(\x0b\x32\x1a.arcus.counters.v1.Counter\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask*\x9c\x01\n\x0c\x43ounterReset\x12\x1d\n\x19\x43OUNTER_RESET_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43OUNTER_RESET_NEVER\x10\x01\x12\x18\n\x14\x43OUNTER_RESET_YEARLY\x10\x02\x12\x19\n\x15\x43OUNTER_RESET_MONTHLY\x10\x03\x12\x1f\n\x1b\x43OUNTER_RESET_FISCAL_YEARLY\x10\x04*\x85\x05\n\x0b\x43ounterType\x12\x1c\n\x18\x43OUNTER_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43OUNTER_TYPE_ORDER\x10\x01\x12\x18\n\x14\x43OUNTER_TYPE_INVOICE\x10\x02\x12\x16\n\x12\x43OUNTER_TYPE_QUOTE\x10\x03\x12\x13\n\x0f\x43OUNTER_TYPE_PO\x10\x04\x12\x14\n\x10\x43OUNTER_TYPE_RMA\x10\x05\x12\x18\n\x14\x43OUNTER_TYPE_JOURNAL\x10\x06\x12\x18\n\x14\x43OUNTER_TYPE_ACCOUNT\x10\x07\x12\x1c\n\x18\x43OUNTER_TYPE_VENDOR_BILL\x10\x08\x12\x1b\n\x17\x43OUNTER_TYPE_AP_PAYMENT\x10\t\x12\x16\n\x12\x43OUNTER_TYPE_CHECK\x10\n\x12\x19\n\x15\x43OUNTER_TYPE_TRANSFER\x10\x0b\x12\x1e\n\x1a\x43OUNTER_TYPE_VENDOR_RETURN\x10\x0c\x12\x17\n\x13\x43OUNTER_TYPE_REFUND\x10\r\x12\x1e\n\x1a\x43OUNTER_TYPE_INVENTORY_TXN\x10\x0e\x12\x1b\n\x17\x43OUNTER_TYPE_WORK_ORDER\x10\x0f\x12\x1c\n\x18\x43OUNTER_TYPE_FIXED_ASSET\x10\x10\x12\x16\n\x12\x43OUNTER_TYPE_LEASE\x10\x11\x12\x1e\n\x1a\x43OUNTER_TYPE_LEASE_PAYMENT\x10\x12\x12\x18\n\x14\x43OUNTER_TYPE_DEPOSIT\x10\x13\x12\x1e\n\x1a\x43OUNTER_TYPE_VENDOR_CREDIT\x10\x14\x12\x1e\n\x1a\x43OUNTER_TYPE_PAYMENT_BATCH\x10\x15\x12\x1b\n\x17\x43OUNTER_TYPE_AR_ADVANCE\x10\x16\x32\xd8\x05\n\x0e\x43ounterService\x12z\n\x0e\x41\x64vanceCounter\x12(.arcus.counters.v1.AdvanceCounterRequest\x1a).arcus.counters.v1.AdvanceCounterResponse\"\x13\xa2\xbb\x18\x0fmigration:write\x12\x8c\x01\n\x14\x42\x61tchAdvanceCounters\x12..arcus.counters.v1.BatchAdvanceCountersRequest\x1a/.arcus.counters.v1.BatchAdvanceCountersResponse\"\x13\xa2\xbb\x18\x0fmigration:write\x12\x64\n\nGetCounter\x12$.arcus.counters.v1.GetCounterRequest\x1a\x1a.arcus.counters.v1.Counter\"\x14\x90\x02\x01\xa2\xbb\x18\rcounters:read\x12u\n\x0cListCounters\x12&.arcus.counters.v1.ListCountersRequest\x1a\'.arcus.counters.v1.ListCountersResponse\"\x14\x90\x02\x01\xa2\xbb\x18\rcounters:read\x12s\n\x0cIssueNumbers\x12&.arcus.counters.v1.IssueNumbersRequest\x1a\'.arcus.counters.v1.IssueNumbersResponse\"\x12\xa2\xbb\x18\x0e\x63ounters:write\x12i\n\rUpdateCounter\x12\'.arcus.counters.v1.UpdateCounterRequest\x1a\x1a.arcus.counters.v1.Counter\"\x13\xa2\xbb\x18\x0fmigration:writeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,30 +45,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COUNTERSERVICE'].methods_by_name['ListCounters']._serialized_options = b'\220\002\001\242\273\030\rcounters:read'
   _globals['_COUNTERSERVICE'].methods_by_name['IssueNumbers']._loaded_options = None
   _globals['_COUNTERSERVICE'].methods_by_name['IssueNumbers']._serialized_options = b'\242\273\030\016counters:write'
-  _globals['_COUNTERTYPE']._serialized_start=1433
-  _globals['_COUNTERTYPE']._serialized_end=2078
-  _globals['_COUNTER']._serialized_start=142
-  _globals['_COUNTER']._serialized_end=380
-  _globals['_ADVANCECOUNTERREQUEST']._serialized_start=383
-  _globals['_ADVANCECOUNTERREQUEST']._serialized_end=546
-  _globals['_ADVANCECOUNTERRESPONSE']._serialized_start=549
-  _globals['_ADVANCECOUNTERRESPONSE']._serialized_end=677
-  _globals['_BATCHADVANCECOUNTERSREQUEST']._serialized_start=679
-  _globals['_BATCHADVANCECOUNTERSREQUEST']._serialized_end=768
-  _globals['_BATCHADVANCECOUNTERSRESPONSE']._serialized_start=770
-  _globals['_BATCHADVANCECOUNTERSRESPONSE']._serialized_end=858
-  _globals['_ADVANCECOUNTERRESULT']._serialized_start=860
-  _globals['_ADVANCECOUNTERRESULT']._serialized_end=979
-  _globals['_GETCOUNTERREQUEST']._serialized_start=981
-  _globals['_GETCOUNTERREQUEST']._serialized_end=1054
-  _globals['_LISTCOUNTERSREQUEST']._serialized_start=1056
-  _globals['_LISTCOUNTERSREQUEST']._serialized_end=1116
-  _globals['_LISTCOUNTERSRESPONSE']._serialized_start=1118
-  _globals['_LISTCOUNTERSRESPONSE']._serialized_end=1211
-  _globals['_ISSUENUMBERSREQUEST']._serialized_start=1213
-  _globals['_ISSUENUMBERSREQUEST']._serialized_end=1303
-  _globals['_ISSUENUMBERSRESPONSE']._serialized_start=1305
-  _globals['_ISSUENUMBERSRESPONSE']._serialized_end=1430
-  _globals['_COUNTERSERVICE']._serialized_start=2081
-  _globals['_COUNTERSERVICE']._serialized_end=2702
+  _globals['_COUNTERSERVICE'].methods_by_name['UpdateCounter']._loaded_options = None
+  _globals['_COUNTERSERVICE'].methods_by_name['UpdateCounter']._serialized_options = b'\242\273\030\017migration:write'
+  _globals['_COUNTERRESET']._serialized_start=2046
+  _globals['_COUNTERRESET']._serialized_end=2202
+  _globals['_COUNTERTYPE']._serialized_start=2205
+  _globals['_COUNTERTYPE']._serialized_end=2850
+  _globals['_COUNTER']._serialized_start=176
+  _globals['_COUNTER']._serialized_end=510
+  _globals['_ADVANCECOUNTERREQUEST']._serialized_start=513
+  _globals['_ADVANCECOUNTERREQUEST']._serialized_end=875
+  _globals['_ADVANCECOUNTERRESPONSE']._serialized_start=878
+  _globals['_ADVANCECOUNTERRESPONSE']._serialized_end=1006
+  _globals['_BATCHADVANCECOUNTERSREQUEST']._serialized_start=1008
+  _globals['_BATCHADVANCECOUNTERSREQUEST']._serialized_end=1120
+  _globals['_BATCHADVANCECOUNTERSRESPONSE']._serialized_start=1122
+  _globals['_BATCHADVANCECOUNTERSRESPONSE']._serialized_end=1210
+  _globals['_ADVANCECOUNTERRESULT']._serialized_start=1212
+  _globals['_ADVANCECOUNTERRESULT']._serialized_end=1331
+  _globals['_GETCOUNTERREQUEST']._serialized_start=1333
+  _globals['_GETCOUNTERREQUEST']._serialized_end=1438
+  _globals['_LISTCOUNTERSREQUEST']._serialized_start=1441
+  _globals['_LISTCOUNTERSREQUEST']._serialized_end=1571
+  _globals['_LISTCOUNTERSRESPONSE']._serialized_start=1573
+  _globals['_LISTCOUNTERSRESPONSE']._serialized_end=1666
+  _globals['_ISSUENUMBERSREQUEST']._serialized_start=1669
+  _globals['_ISSUENUMBERSREQUEST']._serialized_end=1798
+  _globals['_ISSUENUMBERSRESPONSE']._serialized_start=1800
+  _globals['_ISSUENUMBERSRESPONSE']._serialized_end=1925
+  _globals['_UPDATECOUNTERREQUEST']._serialized_start=1927
+  _globals['_UPDATECOUNTERREQUEST']._serialized_end=2043
+  _globals['_COUNTERSERVICE']._serialized_start=2853
+  _globals['_COUNTERSERVICE']._serialized_end=3581
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 import datetime
 
 from arcus.auth.v1 import scopes_pb2 as _scopes_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
@@ -11,6 +12,14 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CounterReset(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COUNTER_RESET_UNSPECIFIED: _ClassVar[CounterReset]
+    COUNTER_RESET_NEVER: _ClassVar[CounterReset]
+    COUNTER_RESET_YEARLY: _ClassVar[CounterReset]
+    COUNTER_RESET_MONTHLY: _ClassVar[CounterReset]
+    COUNTER_RESET_FISCAL_YEARLY: _ClassVar[CounterReset]
 
 class CounterType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -37,6 +46,11 @@ class CounterType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COUNTER_TYPE_VENDOR_CREDIT: _ClassVar[CounterType]
     COUNTER_TYPE_PAYMENT_BATCH: _ClassVar[CounterType]
     COUNTER_TYPE_AR_ADVANCE: _ClassVar[CounterType]
+COUNTER_RESET_UNSPECIFIED: CounterReset
+COUNTER_RESET_NEVER: CounterReset
+COUNTER_RESET_YEARLY: CounterReset
+COUNTER_RESET_MONTHLY: CounterReset
+COUNTER_RESET_FISCAL_YEARLY: CounterReset
 COUNTER_TYPE_UNSPECIFIED: CounterType
 COUNTER_TYPE_ORDER: CounterType
 COUNTER_TYPE_INVOICE: CounterType
@@ -62,7 +76,7 @@ COUNTER_TYPE_PAYMENT_BATCH: CounterType
 COUNTER_TYPE_AR_ADVANCE: CounterType
 
 class Counter(_message.Message):
-    __slots__ = ("counter_type", "prefix", "padding", "current_value", "next_number", "create_time", "update_time")
+    __slots__ = ("counter_type", "prefix", "padding", "current_value", "next_number", "create_time", "update_time", "series", "period", "suffix", "reset")
     COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     PADDING_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +84,10 @@ class Counter(_message.Message):
     NEXT_NUMBER_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    SUFFIX_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
     counter_type: CounterType
     prefix: str
     padding: int
@@ -77,19 +95,35 @@ class Counter(_message.Message):
     next_number: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., prefix: _Optional[str] = ..., padding: _Optional[int] = ..., current_value: _Optional[int] = ..., next_number: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    series: str
+    period: str
+    suffix: str
+    reset: CounterReset
+    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., prefix: _Optional[str] = ..., padding: _Optional[int] = ..., current_value: _Optional[int] = ..., next_number: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., series: _Optional[str] = ..., period: _Optional[str] = ..., suffix: _Optional[str] = ..., reset: _Optional[_Union[CounterReset, str]] = ...) -> None: ...
 
 class AdvanceCounterRequest(_message.Message):
-    __slots__ = ("counter_type", "advance_to", "prefix", "padding")
+    __slots__ = ("counter_type", "advance_to", "prefix", "padding", "series", "period", "suffix", "reset", "validate_only", "expected_current_value")
     COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
     ADVANCE_TO_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     PADDING_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    SUFFIX_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_CURRENT_VALUE_FIELD_NUMBER: _ClassVar[int]
     counter_type: CounterType
     advance_to: int
     prefix: str
     padding: int
-    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., advance_to: _Optional[int] = ..., prefix: _Optional[str] = ..., padding: _Optional[int] = ...) -> None: ...
+    series: str
+    period: str
+    suffix: str
+    reset: CounterReset
+    validate_only: bool
+    expected_current_value: int
+    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., advance_to: _Optional[int] = ..., prefix: _Optional[str] = ..., padding: _Optional[int] = ..., series: _Optional[str] = ..., period: _Optional[str] = ..., suffix: _Optional[str] = ..., reset: _Optional[_Union[CounterReset, str]] = ..., validate_only: _Optional[bool] = ..., expected_current_value: _Optional[int] = ...) -> None: ...
 
 class AdvanceCounterResponse(_message.Message):
     __slots__ = ("counter", "advanced", "created", "previous_value")
@@ -104,10 +138,12 @@ class AdvanceCounterResponse(_message.Message):
     def __init__(self, counter: _Optional[_Union[Counter, _Mapping]] = ..., advanced: _Optional[bool] = ..., created: _Optional[bool] = ..., previous_value: _Optional[int] = ...) -> None: ...
 
 class BatchAdvanceCountersRequest(_message.Message):
-    __slots__ = ("counters",)
+    __slots__ = ("counters", "validate_only")
     COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     counters: _containers.RepeatedCompositeFieldContainer[AdvanceCounterRequest]
-    def __init__(self, counters: _Optional[_Iterable[_Union[AdvanceCounterRequest, _Mapping]]] = ...) -> None: ...
+    validate_only: bool
+    def __init__(self, counters: _Optional[_Iterable[_Union[AdvanceCounterRequest, _Mapping]]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
 
 class BatchAdvanceCountersResponse(_message.Message):
     __slots__ = ("results",)
@@ -124,18 +160,26 @@ class AdvanceCounterResult(_message.Message):
     def __init__(self, status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., response: _Optional[_Union[AdvanceCounterResponse, _Mapping]] = ...) -> None: ...
 
 class GetCounterRequest(_message.Message):
-    __slots__ = ("counter_type",)
+    __slots__ = ("counter_type", "series", "period")
     COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
     counter_type: CounterType
-    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ...) -> None: ...
+    series: str
+    period: str
+    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., series: _Optional[str] = ..., period: _Optional[str] = ...) -> None: ...
 
 class ListCountersRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "counter_type", "series")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    counter_type: CounterType
+    series: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., counter_type: _Optional[_Union[CounterType, str]] = ..., series: _Optional[str] = ...) -> None: ...
 
 class ListCountersResponse(_message.Message):
     __slots__ = ("counters", "next_page_token")
@@ -146,12 +190,16 @@ class ListCountersResponse(_message.Message):
     def __init__(self, counters: _Optional[_Iterable[_Union[Counter, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class IssueNumbersRequest(_message.Message):
-    __slots__ = ("counter_type", "count")
+    __slots__ = ("counter_type", "count", "series", "document_date")
     COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_DATE_FIELD_NUMBER: _ClassVar[int]
     counter_type: CounterType
     count: int
-    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., count: _Optional[int] = ...) -> None: ...
+    series: str
+    document_date: str
+    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., count: _Optional[int] = ..., series: _Optional[str] = ..., document_date: _Optional[str] = ...) -> None: ...
 
 class IssueNumbersResponse(_message.Message):
     __slots__ = ("counter", "numbers", "first_value", "last_value")
@@ -164,3 +212,11 @@ class IssueNumbersResponse(_message.Message):
     first_value: int
     last_value: int
     def __init__(self, counter: _Optional[_Union[Counter, _Mapping]] = ..., numbers: _Optional[_Iterable[str]] = ..., first_value: _Optional[int] = ..., last_value: _Optional[int] = ...) -> None: ...
+
+class UpdateCounterRequest(_message.Message):
+    __slots__ = ("counter", "update_mask")
+    COUNTER_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    counter: Counter
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, counter: _Optional[_Union[Counter, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...

@@ -26,11 +26,17 @@ if _version_not_supported:
 
 
 class CounterServiceStub:
-    """Document-number counters, one per entity and document type.
+    """Document-number counters.
 
-    A counter's `current_value` is the last number issued. At cutover a migration
-    advances it past the old system's last number; afterwards IssueNumbers hands
-    out `current_value + 1, + 2, ...` without gaps or duplicates.
+    A counter is identified by (entity, counter_type, series, period). `series` names one
+    of several independent sequences of a document type ("" is the main one); `period`
+    names the year, month or fiscal year of a counter that resets ("" for one that never
+    does). The format (prefix, suffix, padding, reset) belongs to (counter_type, series);
+    each period has its own `current_value`, the last number issued.
+
+    At cutover a migration advances each counter past the old system's last number;
+    afterwards IssueNumbers hands out `current_value + 1, + 2, ...` without gaps or
+    duplicates, in each period.
     """
 
     def __init__(self, channel):
@@ -64,14 +70,25 @@ class CounterServiceStub:
                 request_serializer=arcus_dot_counters_dot_v1_dot_counters__pb2.IssueNumbersRequest.SerializeToString,
                 response_deserializer=arcus_dot_counters_dot_v1_dot_counters__pb2.IssueNumbersResponse.FromString,
                 _registered_method=True)
+        self.UpdateCounter = channel.unary_unary(
+                '/arcus.counters.v1.CounterService/UpdateCounter',
+                request_serializer=arcus_dot_counters_dot_v1_dot_counters__pb2.UpdateCounterRequest.SerializeToString,
+                response_deserializer=arcus_dot_counters_dot_v1_dot_counters__pb2.Counter.FromString,
+                _registered_method=True)
 
 
 class CounterServiceServicer:
-    """Document-number counters, one per entity and document type.
+    """Document-number counters.
 
-    A counter's `current_value` is the last number issued. At cutover a migration
-    advances it past the old system's last number; afterwards IssueNumbers hands
-    out `current_value + 1, + 2, ...` without gaps or duplicates.
+    A counter is identified by (entity, counter_type, series, period). `series` names one
+    of several independent sequences of a document type ("" is the main one); `period`
+    names the year, month or fiscal year of a counter that resets ("" for one that never
+    does). The format (prefix, suffix, padding, reset) belongs to (counter_type, series);
+    each period has its own `current_value`, the last number issued.
+
+    At cutover a migration advances each counter past the old system's last number;
+    afterwards IssueNumbers hands out `current_value + 1, + 2, ...` without gaps or
+    duplicates, in each period.
     """
 
     def AdvanceCounter(self, request, context):
@@ -92,14 +109,15 @@ class CounterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCounter(self, request, context):
-        """Returns one counter; NOT_FOUND when the entity has none of that type.
+        """Returns one counter; NOT_FOUND when the entity has no such (counter_type, series).
+        A period not started yet answers current_value 0 and its first number, writing nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListCounters(self, request, context):
-        """Lists the entity's counters in counter-type order.
+        """Lists the entity's counters in counter-type order, then by series and period.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,6 +125,17 @@ class CounterServiceServicer:
 
     def IssueNumbers(self, request, context):
         """Issues the next 1..1000 numbers of a counter: contiguous, never issued twice.
+        For a resetting counter the document date picks the period, whose counter is
+        created on first use and starts at 1.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCounter(self, request, context):
+        """Changes the format of a (counter_type, series) for the numbers issued from then on:
+        prefix, suffix, padding, and reset while no number was ever issued from it
+        (FAILED_PRECONDITION COUNTER_IN_USE after). Never changes a value. Audited.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,6 +169,11 @@ def add_CounterServiceServicer_to_server(servicer, server):
                     request_deserializer=arcus_dot_counters_dot_v1_dot_counters__pb2.IssueNumbersRequest.FromString,
                     response_serializer=arcus_dot_counters_dot_v1_dot_counters__pb2.IssueNumbersResponse.SerializeToString,
             ),
+            'UpdateCounter': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCounter,
+                    request_deserializer=arcus_dot_counters_dot_v1_dot_counters__pb2.UpdateCounterRequest.FromString,
+                    response_serializer=arcus_dot_counters_dot_v1_dot_counters__pb2.Counter.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'arcus.counters.v1.CounterService', rpc_method_handlers)
@@ -149,11 +183,17 @@ def add_CounterServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CounterService:
-    """Document-number counters, one per entity and document type.
+    """Document-number counters.
 
-    A counter's `current_value` is the last number issued. At cutover a migration
-    advances it past the old system's last number; afterwards IssueNumbers hands
-    out `current_value + 1, + 2, ...` without gaps or duplicates.
+    A counter is identified by (entity, counter_type, series, period). `series` names one
+    of several independent sequences of a document type ("" is the main one); `period`
+    names the year, month or fiscal year of a counter that resets ("" for one that never
+    does). The format (prefix, suffix, padding, reset) belongs to (counter_type, series);
+    each period has its own `current_value`, the last number issued.
+
+    At cutover a migration advances each counter past the old system's last number;
+    afterwards IssueNumbers hands out `current_value + 1, + 2, ...` without gaps or
+    duplicates, in each period.
     """
 
     @staticmethod
@@ -281,6 +321,33 @@ class CounterService:
             '/arcus.counters.v1.CounterService/IssueNumbers',
             arcus_dot_counters_dot_v1_dot_counters__pb2.IssueNumbersRequest.SerializeToString,
             arcus_dot_counters_dot_v1_dot_counters__pb2.IssueNumbersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCounter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arcus.counters.v1.CounterService/UpdateCounter',
+            arcus_dot_counters_dot_v1_dot_counters__pb2.UpdateCounterRequest.SerializeToString,
+            arcus_dot_counters_dot_v1_dot_counters__pb2.Counter.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,11 +27,17 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CounterServiceStub:
-    """Document-number counters, one per entity and document type.
+    """Document-number counters.
 
-    A counter's `current_value` is the last number issued. At cutover a migration
-    advances it past the old system's last number; afterwards IssueNumbers hands
-    out `current_value + 1, + 2, ...` without gaps or duplicates.
+    A counter is identified by (entity, counter_type, series, period). `series` names one
+    of several independent sequences of a document type ("" is the main one); `period`
+    names the year, month or fiscal year of a counter that resets ("" for one that never
+    does). The format (prefix, suffix, padding, reset) belongs to (counter_type, series);
+    each period has its own `current_value`, the last number issued.
+
+    At cutover a migration advances each counter past the old system's last number;
+    afterwards IssueNumbers hands out `current_value + 1, + 2, ...` without gaps or
+    duplicates, in each period.
     """
 
     @_typing.overload
@@ -48,19 +54,35 @@ class CounterServiceStub:
     never rolls back the others (the reference endpoint requires this).
     """
     GetCounter: _grpc.UnaryUnaryMultiCallable[_counters_pb2.GetCounterRequest, _counters_pb2.Counter]
-    """Returns one counter; NOT_FOUND when the entity has none of that type."""
+    """Returns one counter; NOT_FOUND when the entity has no such (counter_type, series).
+    A period not started yet answers current_value 0 and its first number, writing nothing.
+    """
     ListCounters: _grpc.UnaryUnaryMultiCallable[_counters_pb2.ListCountersRequest, _counters_pb2.ListCountersResponse]
-    """Lists the entity's counters in counter-type order."""
+    """Lists the entity's counters in counter-type order, then by series and period."""
     IssueNumbers: _grpc.UnaryUnaryMultiCallable[_counters_pb2.IssueNumbersRequest, _counters_pb2.IssueNumbersResponse]
-    """Issues the next 1..1000 numbers of a counter: contiguous, never issued twice."""
+    """Issues the next 1..1000 numbers of a counter: contiguous, never issued twice.
+    For a resetting counter the document date picks the period, whose counter is
+    created on first use and starts at 1.
+    """
+    UpdateCounter: _grpc.UnaryUnaryMultiCallable[_counters_pb2.UpdateCounterRequest, _counters_pb2.Counter]
+    """Changes the format of a (counter_type, series) for the numbers issued from then on:
+    prefix, suffix, padding, and reset while no number was ever issued from it
+    (FAILED_PRECONDITION COUNTER_IN_USE after). Never changes a value. Audited.
+    """
 
 @_typing.type_check_only
 class CounterServiceAsyncStub(CounterServiceStub):
-    """Document-number counters, one per entity and document type.
+    """Document-number counters.
 
-    A counter's `current_value` is the last number issued. At cutover a migration
-    advances it past the old system's last number; afterwards IssueNumbers hands
-    out `current_value + 1, + 2, ...` without gaps or duplicates.
+    A counter is identified by (entity, counter_type, series, period). `series` names one
+    of several independent sequences of a document type ("" is the main one); `period`
+    names the year, month or fiscal year of a counter that resets ("" for one that never
+    does). The format (prefix, suffix, padding, reset) belongs to (counter_type, series);
+    each period has its own `current_value`, the last number issued.
+
+    At cutover a migration advances each counter past the old system's last number;
+    afterwards IssueNumbers hands out `current_value + 1, + 2, ...` without gaps or
+    duplicates, in each period.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -74,18 +96,34 @@ class CounterServiceAsyncStub(CounterServiceStub):
     never rolls back the others (the reference endpoint requires this).
     """
     GetCounter: _aio.UnaryUnaryMultiCallable[_counters_pb2.GetCounterRequest, _counters_pb2.Counter]  # type: ignore[assignment]
-    """Returns one counter; NOT_FOUND when the entity has none of that type."""
+    """Returns one counter; NOT_FOUND when the entity has no such (counter_type, series).
+    A period not started yet answers current_value 0 and its first number, writing nothing.
+    """
     ListCounters: _aio.UnaryUnaryMultiCallable[_counters_pb2.ListCountersRequest, _counters_pb2.ListCountersResponse]  # type: ignore[assignment]
-    """Lists the entity's counters in counter-type order."""
+    """Lists the entity's counters in counter-type order, then by series and period."""
     IssueNumbers: _aio.UnaryUnaryMultiCallable[_counters_pb2.IssueNumbersRequest, _counters_pb2.IssueNumbersResponse]  # type: ignore[assignment]
-    """Issues the next 1..1000 numbers of a counter: contiguous, never issued twice."""
+    """Issues the next 1..1000 numbers of a counter: contiguous, never issued twice.
+    For a resetting counter the document date picks the period, whose counter is
+    created on first use and starts at 1.
+    """
+    UpdateCounter: _aio.UnaryUnaryMultiCallable[_counters_pb2.UpdateCounterRequest, _counters_pb2.Counter]  # type: ignore[assignment]
+    """Changes the format of a (counter_type, series) for the numbers issued from then on:
+    prefix, suffix, padding, and reset while no number was ever issued from it
+    (FAILED_PRECONDITION COUNTER_IN_USE after). Never changes a value. Audited.
+    """
 
 class CounterServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Document-number counters, one per entity and document type.
+    """Document-number counters.
 
-    A counter's `current_value` is the last number issued. At cutover a migration
-    advances it past the old system's last number; afterwards IssueNumbers hands
-    out `current_value + 1, + 2, ...` without gaps or duplicates.
+    A counter is identified by (entity, counter_type, series, period). `series` names one
+    of several independent sequences of a document type ("" is the main one); `period`
+    names the year, month or fiscal year of a counter that resets ("" for one that never
+    does). The format (prefix, suffix, padding, reset) belongs to (counter_type, series);
+    each period has its own `current_value`, the last number issued.
+
+    At cutover a migration advances each counter past the old system's last number;
+    afterwards IssueNumbers hands out `current_value + 1, + 2, ...` without gaps or
+    duplicates, in each period.
     """
 
     @_abc_1.abstractmethod
@@ -115,7 +153,9 @@ class CounterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _counters_pb2.GetCounterRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_counters_pb2.Counter, _abc.Awaitable[_counters_pb2.Counter]]:
-        """Returns one counter; NOT_FOUND when the entity has none of that type."""
+        """Returns one counter; NOT_FOUND when the entity has no such (counter_type, series).
+        A period not started yet answers current_value 0 and its first number, writing nothing.
+        """
 
     @_abc_1.abstractmethod
     def ListCounters(
@@ -123,7 +163,7 @@ class CounterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _counters_pb2.ListCountersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_counters_pb2.ListCountersResponse, _abc.Awaitable[_counters_pb2.ListCountersResponse]]:
-        """Lists the entity's counters in counter-type order."""
+        """Lists the entity's counters in counter-type order, then by series and period."""
 
     @_abc_1.abstractmethod
     def IssueNumbers(
@@ -131,6 +171,20 @@ class CounterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _counters_pb2.IssueNumbersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_counters_pb2.IssueNumbersResponse, _abc.Awaitable[_counters_pb2.IssueNumbersResponse]]:
-        """Issues the next 1..1000 numbers of a counter: contiguous, never issued twice."""
+        """Issues the next 1..1000 numbers of a counter: contiguous, never issued twice.
+        For a resetting counter the document date picks the period, whose counter is
+        created on first use and starts at 1.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateCounter(
+        self,
+        request: _counters_pb2.UpdateCounterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_counters_pb2.Counter, _abc.Awaitable[_counters_pb2.Counter]]:
+        """Changes the format of a (counter_type, series) for the numbers issued from then on:
+        prefix, suffix, padding, and reset while no number was ever issued from it
+        (FAILED_PRECONDITION COUNTER_IN_USE after). Never changes a value. Audited.
+        """
 
 def add_CounterServiceServicer_to_server(servicer: CounterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
