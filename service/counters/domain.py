@@ -30,7 +30,6 @@ MAX_SERIES_LENGTH = 40
 _SERIES = re.compile(r"[A-Za-z0-9._-]{1,40}")
 
 NEVER, YEARLY, MONTHLY, FISCAL_YEARLY = "never", "yearly", "monthly", "fiscal_yearly"
-RESETS = (NEVER, YEARLY, MONTHLY, FISCAL_YEARLY)
 # Each reset's period names: what they look like, and how to say so.
 _PERIOD_FORMS = {
     NEVER: (re.compile(r""), '"" (the counter never resets)'),
@@ -38,7 +37,6 @@ _PERIOD_FORMS = {
     MONTHLY: (re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])"), 'a month, "2025-06"'),
     FISCAL_YEARLY: (re.compile(r"FY[0-9]{4}"), 'a fiscal year, "FY2025"'),
 }
-MAX_PERIOD_LENGTH = 7  # "2025-06"
 TOKENS = ("{YYYY}", "{YY}", "{MM}", "{FY}")
 _TOKEN = re.compile(r"\{YYYY\}|\{YY\}|\{MM\}|\{FY\}")
 _UNKNOWN_TOKEN = re.compile(r"\{[^{}]*\}?|\}")
@@ -105,6 +103,11 @@ class Format:
     suffix: str = ""
     reset: str = NEVER
 
+    @property
+    def dated(self) -> bool:
+        """Whether its numbers depend on a date: a resetting counter, or date tokens."""
+        return self.reset != NEVER or "{" in self.prefix + self.suffix
+
 
 def format_number(prefix: str, padding: int, value: int, suffix: str = "") -> str:
     """`prefix` + `value` zero-padded to at least `padding` digits + `suffix`."""
@@ -145,6 +148,13 @@ class Counter:
             return ""
         return self.number(self.current_value + 1)
 
+    def raised(self, value: int, update_time: datetime) -> "Counter":
+        """This counter at `value` (built directly: dataclasses.replace costs more)."""
+        return Counter(
+            self.counter_type, self.prefix, self.padding, value, self.create_time, update_time,
+            self.series, self.period, self.suffix, self.reset, self.day, self.fiscal_year,
+        )  # fmt: skip
+
     def dated(self, day: date, calendar: Calendar) -> "Counter":
         """This counter, its numbers written with `day`."""
         return replace(self, day=day, fiscal_year=calendar.fiscal_year(day))
@@ -169,12 +179,12 @@ class Series:
         """The counter of `period` with `value` (a period not started yet: 0, no times),
         written with the period's first day."""
         f = self.format
-        counter = Counter(
+        day = calendar.first_day(f.reset, period)
+        return Counter(
             self.counter_type, f.prefix, f.padding, value, create_time,
             max(update_time, self.update_time) if update_time else None,
-            self.series, period, f.suffix, f.reset,
+            self.series, period, f.suffix, f.reset, day, calendar.fiscal_year(day),
         )  # fmt: skip
-        return counter.dated(calendar.first_day(f.reset, period), calendar)
 
 
 def describe(counter_type: str, series: str) -> str:
@@ -242,10 +252,6 @@ def check_padding(padding: int, violations: Violations, field_path: str) -> None
         )
 
 
-def check_prefix(prefix: str, violations: Violations, field_path: str) -> None:
-    check_affix(prefix, violations, field_path)
-
-
 def check_affix(text: str, violations: Violations, field_path: str) -> None:
     """A prefix or suffix: at most 20 printable characters, braces only in date tokens."""
     if len(text) > MAX_PREFIX_LENGTH:
@@ -287,6 +293,8 @@ def check_period_text(period: str, violations: Violations, field_path: str) -> N
 
 def check_period(reset: str, period: str, counter_type: str, series: str, field_path: str) -> None:
     """INVALID_ARGUMENT unless `period` has the form `reset` gives its periods."""
+    if reset == NEVER and not period:
+        return  # the first version's every counter: nothing to check
     violations = Violations()
     what = describe(counter_type, series)
     form, described = _PERIOD_FORMS[reset]
@@ -384,9 +392,7 @@ def advanced(
     if previous >= request.advance_to:
         return AdvanceResult(counter, advanced=False, created=False, previous_value=previous)
     assert counter.update_time is not None
-    raised = replace(
-        counter, current_value=request.advance_to, update_time=max(now, counter.update_time)
-    )
+    raised = counter.raised(request.advance_to, max(now, counter.update_time))
     return AdvanceResult(raised, advanced=True, created=False, previous_value=previous)
 
 

@@ -83,39 +83,36 @@ _ONE = (
     & (C.period == bindparam("b_period"))
 )
 
+_SAME_SERIES = (
+    (S.entity_id == C.entity_id)
+    & (S.mode == C.mode)
+    & (S.counter_type == C.counter_type)
+    & (S.series == C.series)
+)
 _GET_SERIES = select(*_SERIES_COLUMNS).where(_ONE_SERIES)
 # A series with its entity's settings and, when it has one, the value of a period.
 _FIND = (
     select(*_SERIES_COLUMNS, *SETTINGS_COLUMNS, *_VALUE_COLUMNS)
     .join(Entity, Entity.id == S.entity_id)
-    .outerjoin(
-        C,
-        (C.entity_id == S.entity_id)
-        & (C.mode == S.mode)
-        & (C.counter_type == S.counter_type)
-        & (C.series == S.series)
-        & (C.period == bindparam("b_period")),
-    )
+    .outerjoin(C, _SAME_SERIES & (C.period == bindparam("b_period")))
     .where(_ONE_SERIES)
 )
 _SERIES_WIDTH, _SETTINGS_WIDTH = len(_SERIES_COLUMNS), len(SETTINGS_COLUMNS)
 _GET = select(*_VALUE_COLUMNS).where(_ONE)
 _KEYS: BindParameter[Any] = bindparam("b_keys", expanding=True)
-# Shared: advances of two periods of one series go on side by side; UpdateCounter's
-# FOR UPDATE waits for them (and they for it).
-_LOCK_SERIES = (
-    select(*_SERIES_COLUMNS)
-    .where(_SERIES_OF_TENANT & tuple_(S.counter_type, S.series).in_(_KEYS))
-    .order_by(S.counter_type, S.series)
-    .with_for_update(read=True)
-)
-_LOCK_SERIES_FOR_UPDATE = _GET_SERIES.with_for_update()
+# The counters that exist, with their series; only the counters are locked (UpdateCounter
+# changes only the format, and a reset only before anything was issued).
 _LOCK = (
-    select(C.counter_type, C.series, C.period, *_VALUE_COLUMNS)
+    select(C.period, *_VALUE_COLUMNS, *_SERIES_COLUMNS)
+    .join(S, _SAME_SERIES)
     .where(_COUNTERS_OF_TENANT & tuple_(C.counter_type, C.series, C.period).in_(_KEYS))
     .order_by(C.counter_type, C.series, C.period)
-    .with_for_update()
+    .with_for_update(of=C)
 )
+_SOME_SERIES = select(*_SERIES_COLUMNS).where(
+    _SERIES_OF_TENANT & tuple_(S.counter_type, S.series).in_(_KEYS)
+)
+_LOCK_SERIES_FOR_UPDATE = _GET_SERIES.with_for_update()
 _UPDATE = (
     update(C).where(_ONE).values(current_value=bindparam("b_value"), update_time=bindparam("b_now"))
 )
@@ -137,6 +134,14 @@ _MARK_IN_USE = (
     .values(in_use=True)
     .returning(S.series)
 )
+
+
+# The series' format as the increment finds it: the numbers are written with it.
+_FORMAT_NOW = tuple(
+    select(column).where(_ONE_SERIES).scalar_subquery().label(f"series_{column.key}")
+    for column in (S.prefix, S.padding, S.suffix, S.reset, S.update_time)
+)
+_ISSUED_NAMES = [column.key for column in _VALUE_COLUMNS] + [c.name for c in _FORMAT_NOW]
 
 
 def _issue_statements(dialect: Any) -> tuple[Any, Any]:
@@ -168,9 +173,9 @@ def _issue_statements(dialect: Any) -> tuple[Any, Any]:
             ),
         },
         where=C.current_value <= MAX_VALUE - raised.current_value,
-    ).returning(*_VALUE_COLUMNS)
+    ).returning(*_VALUE_COLUMNS, *_FORMAT_NOW)
     issued = upsert.cte("issued")
-    audited = select(*(issued.c[column.name] for column in _VALUE_COLUMNS)).add_cte(
+    audited = select(*(issued.c[name] for name in _ISSUED_NAMES)).add_cte(
         insert(CounterEvent)
         .from_select(
             [
@@ -216,13 +221,7 @@ _FITS = or_(
 )
 _PAGE = (
     select(C.period, *_VALUE_COLUMNS, *_SERIES_COLUMNS)
-    .join(
-        S,
-        (S.entity_id == C.entity_id)
-        & (S.mode == C.mode)
-        & (S.counter_type == C.counter_type)
-        & (S.series == C.series),
-    )
+    .join(S, _SAME_SERIES)
     .where(_COUNTERS_OF_TENANT & _FITS)
     .order_by(C.type_rank, C.series, C.period)
     .limit(bindparam("b_limit"))
@@ -249,6 +248,15 @@ class Stored:
 
 
 @dataclass(frozen=True)
+class Issued:
+    """A period's value after an issue, and the format of its series at that moment."""
+
+    value: "Stored"
+    format: Format
+    series_update_time: datetime
+
+
+@dataclass(frozen=True)
 class Found:
     """A series, its entity's settings, and a period's value if it has one."""
 
@@ -264,6 +272,13 @@ class Listed:
     series: Series
     period: str
     value: Stored
+
+
+def _issued(row: Row) -> Issued:
+    value, created, updated, prefix, padding, suffix, reset, series_updated = row
+    return Issued(
+        Stored(value, created, updated), Format(prefix, padding, suffix, reset), series_updated
+    )
 
 
 def _series(row: Row) -> Series:
@@ -307,9 +322,9 @@ class CounterRepository:
         row = self._run(_GET, counter_type=counter_type, series=series, period=period).one_or_none()
         return None if row is None else Stored(*row)
 
-    def lock_series(self, keys: set[SeriesKey]) -> dict[SeriesKey, Series]:
-        """Those of the series that exist, each share-locked until the transaction ends."""
-        rows = self._run(_LOCK_SERIES, keys=sorted(keys))
+    def some_series(self, keys: set[SeriesKey]) -> dict[SeriesKey, Series]:
+        """Those of the series that exist."""
+        rows = self._run(_SOME_SERIES, keys=sorted(keys))
         return {(s.counter_type, s.series): s for s in map(_series, rows)}
 
     def lock_series_for_update(self, counter_type: str, series: str) -> Series | None:
@@ -318,10 +333,18 @@ class CounterRepository:
         ).one_or_none()
         return None if row is None else _series(row)
 
-    def lock(self, keys: set[CounterKey]) -> dict[CounterKey, Stored]:
-        """Those of the counters that exist, each locked until the transaction ends."""
-        rows = self._run(_LOCK, keys=sorted(keys))
-        return {(kind, series, period): Stored(*rest) for kind, series, period, *rest in rows}
+    def lock(
+        self, keys: set[CounterKey]
+    ) -> tuple[dict[CounterKey, Stored], dict[SeriesKey, Series]]:
+        """Those of the counters that exist, each locked until the transaction ends, and
+        their series."""
+        values: dict[CounterKey, Stored] = {}
+        series: dict[SeriesKey, Series] = {}
+        for row in self._run(_LOCK, keys=sorted(keys)):
+            found = _series(row[4:])
+            series[(found.counter_type, found.series)] = found
+            values[(found.counter_type, found.series, row[0])] = Stored(*row[1:4])
+        return values, series
 
     def create_series(self, made: list[Series]) -> bool:
         """Inserts the series; False when a concurrent call created one of them first."""
@@ -410,28 +433,22 @@ class CounterRepository:
 
     def issue(
         self, key: CounterKey, count: int, now: datetime, api_key_id: int | None
-    ) -> Stored | None:
+    ) -> Issued | None:
         """Adds `count` to the period's counter (made at 0 if missing), audited as an
-        issue; None when it would pass MAX_VALUE."""
+        issue; None when it would pass MAX_VALUE. The series must exist."""
         kind, series, period = key
         params: dict[str, object] = dict(
-            entity_id=self.entity_id,
-            mode=self.mode,
-            counter_type=kind,
-            series=series,
-            period=period,
-            rank=type_rank(kind),
-            count=count,
-            now=now,
-        )
+            entity_id=self.entity_id, mode=self.mode, counter_type=kind, series=series,
+            period=period, rank=type_rank(kind), count=count, now=now,
+        )  # fmt: skip
         if self.conn.dialect.name == "postgresql":
             row = self._run(_ISSUE_AUDITED, **params, key_id=api_key_id).one_or_none()
-            return None if row is None else Stored(*row)
+            return None if row is None else _issued(row)
         row = self._run(_ISSUE, **params).one_or_none()
         if row is None:
             return None
-        issued = Stored(*row)
-        value = issued.current_value
+        issued = _issued(row)
+        value = issued.value.current_value
         self.record_changes(
             [
                 CounterChange(
@@ -440,7 +457,7 @@ class CounterRepository:
                     value - count,
                     value,
                     api_key_id,
-                    issued.update_time,
+                    issued.value.update_time,
                     series,
                     period,
                 )

@@ -16,6 +16,7 @@ from service.counters.domain import (
     Calendar,
     Counter,
     CounterChange,
+    Format,
     IssueResult,
     Series,
     advanced,
@@ -36,6 +37,7 @@ from service.entities.store import load_settings
 from service.errors import ServiceError, TransientConflict
 from service.pagination import PageTokens, invalid_page_token, page_size
 
+_MAX_REMEMBERED = 100_000
 # Tokens of the first version held a type name; these hold a position and the filters.
 _PAGE_KIND = "counters.v2"
 
@@ -69,6 +71,9 @@ class Counters:
         self.uow = uow
         self.tokens = tokens
         self.metrics = metrics
+        # Series known to be in use and never resetting: their reset is fixed for good, so
+        # an issue from them needs no read first (see issue_if_any).
+        self._never_resets: dict[tuple[str, str, str, str], bool] = {}
 
     def advance(self, principal: Principal, request: AdvanceRequest) -> AdvanceResult:
         """Raises the counter to `request.advance_to`, creating it (and its series) if
@@ -110,12 +115,16 @@ class Counters:
         write: bool,
     ) -> list[AdvanceResult | Exception]:
         counters = CounterRepository(conn, principal.tenant)
-        seen = _Seen(
-            counters.lock_series({(r.counter_type, r.series) for r in requests}),
-            counters.lock({(r.counter_type, r.series, r.period) for r in requests}),
-        )
+        values, series = counters.lock({(r.counter_type, r.series, r.period) for r in requests})
+        unseen = {(r.counter_type, r.series) for r in requests} - series.keys()
+        if unseen:  # a new period or series: a request creates a counter
+            series.update(counters.some_series(unseen))
         now = datetime.now(UTC)
-        calendar = _calendar(load_settings(conn, principal.tenant.entity_id), now)
+        if any(s.format.dated for s in series.values()) or any(_dated(r) for r in requests):
+            calendar = _calendar(load_settings(conn, principal.tenant.entity_id), now)
+        else:  # no number depends on a date: the entity's calendar is not needed
+            calendar = Calendar(now.date())
+        seen = _Seen(series, values)
         batch = _Batch(counters, calendar, now, principal.key_id)
         if len(requests) == 1 or not write:  # its failure is the call's: no savepoint needed
             outcomes = batch.apply(seen, requests, write)[0]
@@ -232,30 +241,38 @@ class Counters:
 
         def issue(conn: Connection) -> IssueResult | None:
             counters = CounterRepository(conn, principal.tenant)
-            lookup = counters.find(counter_type, series)
-            if lookup is None:
-                return None
-            found, now = lookup.series, datetime.now(UTC)
-            calendar = _calendar(lookup.settings, now)
-            day = document_date or calendar.today
-            reset = found.format.reset
-            if not calendar.in_range(reset, day):
-                raise date_out_of_range("document_date")
-            period = calendar.period_of(reset, day)
-            if not found.in_use and not counters.mark_in_use(found):
-                raise reset_changed()  # retried: the next attempt reads the new reset
+            now = datetime.now(UTC)
+            known = (principal.tenant.entity_id, principal.tenant.mode, counter_type, series)
+            calendar: Calendar | None = None
+            if self._never_resets.get(known):  # the hot path: period "", one statement
+                period = ""
+            else:
+                lookup = counters.find(counter_type, series)
+                if lookup is None:
+                    return None
+                found = lookup.series
+                calendar = _calendar(lookup.settings, now)
+                day = document_date or calendar.today
+                reset = found.format.reset
+                if not calendar.in_range(reset, day):
+                    raise date_out_of_range("document_date")
+                period = calendar.period_of(reset, day)
+                if not found.in_use and not counters.mark_in_use(found):
+                    raise reset_changed()  # retried: the next attempt reads the new reset
+                if found.in_use and reset == NEVER:  # a reset in use never changes again
+                    self._remember_never_resets(known)
             key = (counter_type, series, period)
-            stored = counters.issue(key, count, now, principal.key_id)
-            if stored is None:
-                existing = counters.get(*key)
-                assert existing is not None  # only a full counter refuses an increment
-                full = found.counter(period, calendar, existing.current_value)
-                raise counter_exhausted(full, count)
+            issued = counters.issue(key, count, now, principal.key_id)
+            if issued is None:
+                raise counter_exhausted(self._exhausted(counters, key, calendar, now), count)
+            if calendar is None:
+                calendar = self._calendar_for(conn, principal.tenant, issued.format, now)
+            made = Series(counter_type, series, issued.format, True, now, issued.series_update_time)
+            value = issued.value
+            counter = made.counter(period, calendar, *_times(value))
+            counter = counter.dated(document_date or calendar.today, calendar)
             self._count(methodcaller("issued", counter_type, count))
-            counter = found.counter(
-                period, calendar, stored.current_value, stored.create_time, stored.update_time
-            ).dated(day, calendar)
-            return IssueResult(counter, stored.current_value - count + 1, stored.current_value)
+            return IssueResult(counter, value.current_value - count + 1, value.current_value)
 
         return self.uow.run(issue)
 
@@ -287,6 +304,28 @@ class Counters:
 
         return self.uow.run(update)
 
+    def _remember_never_resets(self, known: tuple[str, str, str, str]) -> None:
+        if len(self._never_resets) >= _MAX_REMEMBERED:
+            self._never_resets.clear()  # bounded: forgetting costs one read, no more
+        self._never_resets[known] = True
+
+    @staticmethod
+    def _calendar_for(conn: Connection, tenant: Tenant, found: Format, now: datetime) -> Calendar:
+        """The entity's calendar when numbers of `found` depend on a date."""
+        if found.dated:
+            return _calendar(load_settings(conn, tenant.entity_id), now)
+        return Calendar(now.date())
+
+    @staticmethod
+    def _exhausted(
+        counters: CounterRepository, key: CounterKey, calendar: Calendar | None, now: datetime
+    ) -> Counter:
+        found = counters.find(*key)
+        assert found is not None and found.value is not None  # only a full one refuses
+        return found.series.counter(
+            key[2], calendar or _calendar(found.settings, now), found.value.current_value
+        )
+
     def _count(self, count: Callable[[Metrics], None]) -> None:
         """Counts an effect once its transaction has committed: never for one rolled back
         or run again."""
@@ -311,15 +350,16 @@ class _Batch:
         counters, then, if `write`, written; their outcomes, and what they now are. A
         request that asks only to be validated leaves them as they were."""
         series, values = dict(seen.series), dict(seen.values)
+        shown: dict[CounterKey, Counter] = {}  # each counter built once, then as it changes
         outcomes: list[AdvanceResult | Exception] = []
         changes: list[CounterChange] = []
         for request in requests:
             series_key = (request.counter_type, request.series)
             key = (*series_key, request.period)
             found, stored = series.get(series_key), values.get(key)
-            counter = None
-            if found is not None and stored is not None:
-                counter = found.counter(request.period, self.calendar, *_times(stored))
+            counter = shown.get(key)
+            if counter is None and found is not None and stored is not None:
+                counter = shown[key] = found.counter(request.period, self.calendar, *_times(stored))
             try:
                 result = advanced(found, counter, request, self.now, self.calendar)
             except ServiceError as error:
@@ -329,7 +369,7 @@ class _Batch:
             if result.advanced and not request.validate_only:
                 if result.new_series is not None:
                     series[series_key] = result.new_series
-                made = result.counter
+                made = shown[key] = result.counter
                 assert made.create_time is not None and made.update_time is not None
                 values[key] = Stored(made.current_value, made.create_time, made.update_time)
                 changes.append(change_of(result, self.key_id))
@@ -347,6 +387,11 @@ class _Batch:
             {key: v for key, v in after.values.items() if before.values.get(key, v) != v}
         )
         counters.record_changes(changes)
+
+
+def _dated(request: AdvanceRequest) -> bool:
+    """Whether the series a request would create numbers by date."""
+    return Format(request.prefix or "", 1, request.suffix or "", request.reset or NEVER).dated
 
 
 def _calendar(settings: EntitySettings, now: datetime) -> Calendar:

@@ -1,6 +1,7 @@
 """Conversions every servicer shares: proto enums to domain names and back, timestamps."""
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -9,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from service.errors import Violations
 
 
+@cache
 def _prefix(enum: EnumTypeWrapper) -> str:
     """ "PAYMENT_METHOD_" for PaymentMethod: its zero value's name less "UNSPECIFIED"."""
     return enum.DESCRIPTOR.values_by_number[0].name.removesuffix("UNSPECIFIED")

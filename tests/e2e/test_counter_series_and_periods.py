@@ -312,6 +312,11 @@ def test_update_counter_changes_the_format_of_numbers_issued_from_then_on(counte
     # Without a mask: the fields that are set.
     assert update(counters, key, counter_type=INVOICE, prefix="G-").prefix == "G-"
     assert get(counters, key).next_number == "G-0044-X"
+    # The series is in use and never resets: an issue reads no format first, and still
+    # writes the numbers with the one in force when it increments.
+    assert list(issue(counters, key).numbers) == ["G-0044-X"]
+    update(counters, key, ["suffix"], counter_type=INVOICE, suffix="")
+    assert list(issue(counters, key).numbers) == ["G-0045"]
 
 
 def test_the_reset_may_change_only_while_nothing_was_issued(counters, key):

@@ -78,6 +78,50 @@ def test_advance_and_issue(test_server, key):
     assert list(response.numbers) == ["INV-0342666", "INV-0342667"]
 
 
+def test_a_yearly_series_its_update_and_a_changed_value(test_server, key):
+    made, _, code, _ = invoke(
+        test_server,
+        "AdvanceCounter",
+        pb.AdvanceCounterRequest(
+            counter_type=pb.COUNTER_TYPE_INVOICE, series="DE", period="2025", advance_to=4711,
+            prefix="INV/{YYYY}/", padding=5, reset=pb.COUNTER_RESET_YEARLY,
+        ),
+        auth(key),
+    )  # fmt: skip
+    assert (code, made.counter.next_number) == (grpc.StatusCode.OK, "INV/2025/04712")
+    updated, _, code, _ = invoke(
+        test_server,
+        "UpdateCounter",
+        pb.UpdateCounterRequest(
+            counter=pb.Counter(
+                counter_type=pb.COUNTER_TYPE_INVOICE, series="DE", suffix="-B", period="2025"
+            )
+        ),
+        auth(key),
+    )
+    assert (code, updated.next_number) == (grpc.StatusCode.OK, "INV/2025/04712-B")
+    issued, _, _, _ = invoke(
+        test_server,
+        "IssueNumbers",
+        pb.IssueNumbersRequest(
+            counter_type=pb.COUNTER_TYPE_INVOICE, series="DE", document_date="2026-01-02"
+        ),
+        auth(key),
+    )
+    assert list(issued.numbers) == ["INV/2026/00001-B"]
+    _, _, code, details = invoke(
+        test_server,
+        "AdvanceCounter",
+        pb.AdvanceCounterRequest(
+            counter_type=pb.COUNTER_TYPE_INVOICE, series="DE", period="2025", advance_to=5000,
+            expected_current_value=4700,
+        ),
+        auth(key),
+    )  # fmt: skip
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "is at 4711, not the expected 4700; nothing was changed" in details
+
+
 def test_errors_map_to_their_codes(test_server, keys):
     # grpc_testing drops trailing metadata on abort, so the google.rpc.Status details
     # are asserted over real gRPC (test_*_e2e.py); here: code and message.

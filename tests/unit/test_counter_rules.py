@@ -42,7 +42,7 @@ def test_a_padding_out_of_range_names_the_range_and_the_value():
 
 def test_a_bad_prefix_is_reported_under_the_path_given():
     violations = Violations()
-    domain.check_prefix("P" * 21 + "\x07", violations, "counters[2].prefix")
+    domain.check_affix("P" * 21 + "\x07", violations, "counters[2].prefix")
     assert violations.items == [
         FieldViolation(
             "counters[2].prefix", "must be at most 20 characters, got 22", "PREFIX_TOO_LONG"
