@@ -308,3 +308,114 @@ def test_the_reset_is_fixed_once_a_number_was_issued():
     # The same reset, or another field, is still fine.
     assert domain.updated(in_use, {"reset": "yearly", "suffix": "-x"}, LATER).format.suffix == "-x"
     assert domain.updated(YEARLY, {"reset": "monthly"}, LATER).format.reset == "monthly"
+
+
+# The exact words and metadata of every refusal, and the details the other tiers cannot
+# see (make mutate asked for each).
+
+
+def test_the_first_day_of_a_two_digit_month_and_of_the_first_fiscal_year():
+    assert Calendar(date(2026, 1, 1)).first_day("monthly", "2025-10") == date(2025, 10, 1)
+    assert Calendar(date(2026, 1, 1), 7).first_day("fiscal_yearly", "FY0001") == date(1, 7, 1)
+
+
+def test_a_counter_knows_its_reset_and_the_day_it_is_written_with():
+    counter = YEARLY.counter("2025", CAL)
+    assert (counter.reset, counter.day) == ("yearly", date(2025, 1, 1))
+    dated = counter.dated(date(2025, 8, 9), Calendar(date(2026, 1, 1), 7))
+    assert (dated.day, dated.fiscal_year) == (date(2025, 8, 9), 2026)
+
+
+def test_a_brace_left_over_beside_a_token_is_named_as_it_stands():
+    violations = Violations()
+    domain.check_affix("{{YYYY}", violations, "prefix")
+    assert violations.items[0].description.startswith("'{' is not a date token")
+
+
+def test_the_words_of_series_and_period_form_refusals():
+    violations = Violations()
+    domain.check_series("a b", violations, "series")
+    domain.check_period_text("Q1", violations, "period")
+    assert [v.description for v in violations.items] == [
+        "must be 1..40 characters of A-Z a-z 0-9 . _ -; got 'a b'",
+        'must be a year "2025", a month "2025-06" or a fiscal year "FY2025"; got \'Q1\'',
+    ]
+    with pytest.raises(InvalidArgument) as caught:
+        domain.check_period("fiscal_yearly", "2025", "order", "", "period")
+    assert caught.value.violations[0].description == (
+        "must be a fiscal year, \"FY2025\": the order counter resets fiscal yearly; got '2025'"
+    )
+
+
+def test_a_refused_advance_names_the_series_and_the_period_field():
+    with pytest.raises(InvalidArgument) as caught:
+        domain.new_series(AdvanceRequest("invoice", 1, series="EU"), T0)
+    assert caught.value.violations[0].description == (
+        "is required: the entity has no invoice series 'EU' counter yet"
+    )
+    eu = Series("invoice", "EU", Format("E", 3, "", "monthly"), False, T0, T0)
+    with pytest.raises(InvalidArgument) as caught:
+        domain.advanced(eu, None, AdvanceRequest("invoice", 1, series="EU"), T0, CAL)
+    [violation] = caught.value.violations
+    assert (violation.field, violation.reason) == ("period", "PERIOD_REQUIRED")
+    assert "the invoice series 'EU' counter resets monthly" in violation.description
+
+
+def test_a_created_counter_is_audited_with_its_series_and_period():
+    request = AdvanceRequest("invoice", 5, "E", series="EU", period="2025", reset="yearly")
+    created = domain.advanced(None, None, request, T0, CAL)
+    change = domain.change_of(created, 3)
+    assert (change.series, change.period, change.action, change.old_value) == (
+        "EU", "2025", "create", None,
+    )  # fmt: skip
+
+
+def test_the_words_of_an_in_use_refusal_and_of_a_format_change():
+    in_use = Series("invoice", "EU", Format("E", 3, "", "yearly"), True, T0, T0)
+    with pytest.raises(FailedPrecondition) as caught:
+        domain.updated(in_use, {"reset": "never"}, LATER)
+    assert caught.value.message == (
+        "the invoice series 'EU' counter has issued numbers, so its reset is fixed; "
+        "create a new series to number differently"
+    )
+    after = domain.updated(in_use, {"suffix": "-x"}, LATER)
+    assert domain.format_change(in_use, after, None) == domain.CounterChange(
+        "invoice", "update", None, 0, None, LATER, "EU", "", "suffix '' -> '-x'"
+    )
+
+
+def test_the_words_and_metadata_of_a_missing_or_full_counter_of_a_series():
+    missing = domain.counter_not_found("po", "EU")
+    assert (missing.message, missing.metadata) == (
+        "the entity has no po series 'EU' counter; AdvanceCounter with a prefix creates it",
+        {"counter_type": "po", "series": "EU"},
+    )
+    full = YEARLY.counter("2025", CAL, domain.MAX_VALUE)
+    eu_full = domain.counter_exhausted(domain.Counter(
+        "po", "", 1, 5, T0, T0, "EU", "2025-06", "", "monthly"), 2)  # fmt: skip
+    assert eu_full.metadata == {
+        "counter_type": "po", "current_value": "5", "series": "EU", "period": "2025-06",
+    }  # fmt: skip
+    assert eu_full.message.startswith("issuing 2 more po series 'EU' numbers")
+    assert domain.counter_exhausted(full, 1).metadata["period"] == "2025"
+
+
+def test_the_words_and_metadata_of_a_changed_value():
+    request = AdvanceRequest("invoice", 9, series="EU", period="2025", expected_current_value=3)
+    error = domain.counter_value_changed(request, 7)
+    assert error.message == (
+        "the invoice series 'EU' counter of 2025 is at 7, not the expected 3; nothing was changed"
+    )
+    assert error.metadata == {
+        "counter_type": "invoice", "series": "EU", "period": "2025", "current_value": "7",
+        "expected_current_value": "3",
+    }  # fmt: skip
+    plain = domain.counter_value_changed(AdvanceRequest("po", 9, expected_current_value=0), 4)
+    assert plain.message == "the po counter is at 4, not the expected 0; nothing was changed"
+
+
+def test_the_words_of_a_date_past_the_last_fiscal_year():
+    error = domain.date_out_of_range("document_date")
+    assert [(v.field, v.description, v.reason) for v in error.violations] == [
+        ("document_date", "falls in a fiscal year after FY9999", "DATE_INVALID")
+    ]

@@ -15,6 +15,7 @@ from service.values import (
     parse_currency,
     parse_date,
     parse_rate,
+    parse_time_zone,
     shown,
 )
 
@@ -161,4 +162,23 @@ def test_identifiers_hold_no_newlines_tabs_or_control_characters(text):
     assert reported(check_identifier, text) == (
         text,
         [FieldViolation("f", "must contain only printable characters", "TEXT_NOT_PRINTABLE")],
+    )
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires"])
+def test_an_iana_time_zone_is_taken_as_written(zone):
+    violations = Violations()
+    assert parse_time_zone(zone, violations, "time-zone") == zone
+    assert violations.items == []
+
+
+@pytest.mark.parametrize(
+    "zone", ["", "Mars/Olympus_Mons", "../../etc/passwd", "/etc/localtime", "Europe/" + "x" * 60]
+)
+def test_anything_else_is_refused_naming_what_was_given(zone):
+    violations = Violations()
+    assert parse_time_zone(zone, violations, "time-zone") is None
+    assert [(v.field, v.reason) for v in violations.items] == [("time-zone", "TIME_ZONE_UNKNOWN")]
+    assert violations.items[0].description.startswith(
+        'must be an IANA time zone like "Europe/Berlin"; got '
     )
