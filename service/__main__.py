@@ -1,7 +1,9 @@
 """Admin CLI: python -m service serve | migrate | keys create|list|revoke | entities configure |
-idempotency purge."""
+counters history | idempotency purge."""
 
 import argparse
+import csv
+import itertools
 import logging
 import os
 import signal
@@ -13,9 +15,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from service import logs
-from service.auth.keys import generate_key, validate_entity_id, validate_new_key
+from service.auth.keys import Tenant, generate_key, validate_entity_id, validate_new_key
 from service.auth.store import KeyStore
 from service.config import ConfigError, Settings, described
+from service.counters.domain import COUNTER_TYPES, Event, check_series
+from service.counters.service import history
 from service.db.engine import make_engine
 from service.db.migrate import is_up_to_date, upgrade
 from service.db.uow import UnitOfWork
@@ -176,6 +180,51 @@ def entities_configure(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+HISTORY_COLUMNS = (
+    "time", "counter_type", "series", "period", "kind", "previous_value", "new_value",
+    "first_value", "last_value", "key_id", "idempotency_key", "event_id", "reason",
+)  # fmt: skip
+# A terminal's table: each column's width (the reason takes the rest of the line).
+_TABLE = ((20, "<"), (13, "<"), (10, "<"), (7, "<"), (8, "<"), (12, ">"), (12, ">"),
+          (12, ">"), (12, ">"), (10, ">"), (16, "<"), (16, "<"))  # fmt: skip
+
+
+def counters_history(settings: Settings, args: argparse.Namespace) -> None:
+    """The entity's counter events, oldest first: a table, or CSV for auditors. Streams:
+    events are read a page at a time and written as they come."""
+    violations = Violations()
+    validate_entity_id(args.entity, violations)
+    if args.series is not None:
+        check_series(args.series, violations, "series")
+    violations.raise_if_any()
+    tenant = Tenant(args.entity, "test" if args.test else "live")
+    events = history(UnitOfWork(open_database(settings)), tenant, args.type, args.series)
+    rows = (_history_row(event) for event in events)
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(HISTORY_COLUMNS)
+        writer.writerows(rows)
+        return
+    header: list[object] = [*HISTORY_COLUMNS]
+    for row in itertools.chain([header], rows):
+        *fixed, reason = row
+        cells = [
+            f"{str(cell)[:width]:{align}{width}}"
+            for cell, (width, align) in zip(fixed, _TABLE, strict=True)
+        ]
+        print("  ".join([*cells, str(reason)]).rstrip())
+
+
+def _history_row(event: Event) -> list[object]:
+    return [
+        event.time.strftime("%Y-%m-%dT%H:%M:%SZ"), event.counter_type, event.series,
+        event.period, event.kind, event.previous_value, event.new_value,
+        event.first_value or "", event.last_value or "",
+        "" if event.api_key_id is None else event.api_key_id, event.idempotency_key or "",
+        event.event_key, event.reason,
+    ]  # fmt: skip
+
+
 def idempotency_purge(settings: Settings) -> None:
     purged = Idempotency(UnitOfWork(open_database(settings))).purge()
     print(f"purged {purged} idempotency records older than 24 hours")
@@ -250,6 +299,18 @@ def parser() -> argparse.ArgumentParser:
         help='the zone whose date is "today" for counters, e.g. Europe/Berlin (default UTC)',
     )
 
+    counters = commands.add_parser("counters", help="document-number counters").add_subparsers(
+        dest="counters_command", required=True
+    )
+    history_command = counters.add_parser(
+        "history", help="every change to the entity's counters, oldest first (for auditors)"
+    )
+    history_command.add_argument("--entity", required=True)
+    history_command.add_argument("--test", action="store_true", help="the test-mode counters")
+    history_command.add_argument("--type", choices=COUNTER_TYPES, help="only this counter type")
+    history_command.add_argument("--series", help="only this series")
+    history_command.add_argument("--csv", action="store_true", help="CSV, for spreadsheets")
+
     idempotency = commands.add_parser("idempotency", help="idempotency records").add_subparsers(
         dest="idempotency_command", required=True
     )
@@ -281,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             keys_revoke(settings, args)
         elif args.command == "entities":
             entities_configure(settings, args)
+        elif args.command == "counters":
+            counters_history(settings, args)
         elif args.command == "idempotency":
             idempotency_purge(settings)
     except InvalidArgument as error:

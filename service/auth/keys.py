@@ -30,6 +30,8 @@ class Principal:
     key_id: int
     tenant: Tenant
     scopes: frozenset[str]
+    # The call's idempotency-key metadata: recorded with what the call changes.
+    idempotency_key: str | None = None
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:

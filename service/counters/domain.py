@@ -348,6 +348,8 @@ class CounterChange:
     series: str = ""
     period: str = ""
     reason: str = ""
+    first_value: int | None = None  # the numbers an issue or a void covers
+    last_value: int | None = None
 
 
 def change_of(result: AdvanceResult, api_key_id: int | None) -> CounterChange:
@@ -499,3 +501,135 @@ def date_out_of_range(field_path: str) -> InvalidArgument:
     violations = Violations()
     violations.add(field_path, "falls in a fiscal year after FY9999", "DATE_INVALID")
     return InvalidArgument(violations.items)
+
+
+# Counter events, as callers see them, and voids.
+
+MAX_VOID = 1000
+MAX_REASON_LENGTH = 500
+# What each audit action is called on the wire.
+EVENT_KINDS = {
+    "create": "created", "advance": "advanced", "issue": "issued", "void": "voided",
+    "update": "updated",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change to a counter, as ListCounterEvents shows it."""
+
+    event_key: int
+    counter_type: str
+    series: str
+    period: str
+    action: str
+    old_value: int | None
+    new_value: int
+    first_value: int | None
+    last_value: int | None
+    reason: str
+    api_key_id: int | None
+    idempotency_key: str | None
+    time: datetime
+
+    @property
+    def kind(self) -> str:
+        return EVENT_KINDS[self.action]
+
+    @property
+    def previous_value(self) -> int:
+        """The value before the change: 0 before a counter was created."""
+        return 0 if self.old_value is None else self.old_value
+
+
+@dataclass(frozen=True)
+class VoidRequest:
+    counter_type: str
+    series: str
+    period: str
+    first_value: int
+    last_value: int
+    reason: str
+
+
+def check_void(request: VoidRequest, violations: Violations) -> None:
+    """What can be said of a void before anything is read."""
+    first, last = request.first_value, request.last_value
+    if first < 1:
+        violations.add("first_value", "must be 1 or more", "VALUE_OUT_OF_RANGE")
+    if last < first:
+        violations.add(
+            "last_value", f"must be first_value ({first}) or more, got {last}", "VALUE_OUT_OF_RANGE"
+        )
+    elif last - first + 1 > MAX_VOID:
+        violations.add(
+            "last_value",
+            f"voids at most {MAX_VOID} numbers at once; {first}..{last} is {last - first + 1}",
+            "TOO_MANY_NUMBERS",
+        )
+    reason = request.reason.strip()
+    if not reason:
+        violations.add(
+            "reason", "is required: say why the numbers were never used", "REASON_REQUIRED"
+        )
+    elif len(request.reason) > MAX_REASON_LENGTH:
+        violations.add(
+            "reason",
+            f"must be at most {MAX_REASON_LENGTH} characters, got {len(request.reason)}",
+            "REASON_TOO_LONG",
+        )
+    check_series(request.series, violations, "series")
+    check_period_text(request.period, violations, "period")
+
+
+def _spans(values: list[int]) -> str:
+    """ "4711-4713, 4720": values (sorted) as runs, for messages; the first 20 runs."""
+    runs: list[list[int]] = []
+    for value in values:
+        if runs and runs[-1][1] == value - 1:
+            runs[-1][1] = value
+        else:
+            runs.append([value, value])
+    shown_runs = [f"{a}-{b}" if a != b else f"{a}" for a, b in runs[:20]]
+    return ", ".join(shown_runs) + (", ..." if len(runs) > 20 else "")
+
+
+def check_voidable(
+    request: VoidRequest, issued: list[tuple[int, int]], voided: list[tuple[int, int]]
+) -> None:
+    """FAILED_PRECONDITION unless every value of the request was issued by IssueNumbers
+    (`issued`: ranges that may overlap it) and none was voided already (`voided`)."""
+    wanted = range(request.first_value, request.last_value + 1)
+    covered = {
+        v for a, b in issued for v in range(max(a, wanted.start), min(b, wanted.stop - 1) + 1)
+    }
+    missing = [v for v in wanted if v not in covered]
+    what = describe(request.counter_type, request.series)
+    where = f" of {request.period}" if request.period else ""
+    if missing:
+        raise FailedPrecondition(
+            "NUMBER_NOT_ISSUED",
+            f"{len(missing)} of these {what} numbers{where} were never issued by IssueNumbers "
+            f"(not yet, or skipped by an advance): {_spans(missing)}",
+            metadata={"values": _spans(missing), "count": str(len(missing))},
+        )
+    again = sorted(
+        {v for a, b in voided for v in range(max(a, wanted.start), min(b, wanted.stop - 1) + 1)}
+    )
+    if again:
+        raise FailedPrecondition(
+            "NUMBER_ALREADY_VOIDED",
+            f"{len(again)} of these {what} numbers{where} are voided already: {_spans(again)}",
+            metadata={"values": _spans(again), "count": str(len(again))},
+        )
+
+
+def void_change(
+    request: VoidRequest, current_value: int, api_key_id: int | None, now: datetime
+) -> CounterChange:
+    """The audit row of a void: the counter's value unchanged, the numbers and the reason."""
+    return CounterChange(
+        request.counter_type, "void", current_value, current_value, api_key_id, now,
+        request.series, request.period, request.reason.strip(), request.first_value,
+        request.last_value,
+    )  # fmt: skip

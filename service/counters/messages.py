@@ -212,3 +212,54 @@ def advance_response(result: domain.AdvanceResult) -> pb.AdvanceCounterResponse:
         created=result.created,
         previous_value=result.previous_value,
     )
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    counter_type: str | None
+    series: str | None
+    period: str | None
+
+
+def event_filters(message: pb.ListCounterEventsRequest) -> EventFilters:
+    violations = Violations()
+    kind = enum_name(
+        pb.CounterType, message.counter_type, violations, "counter_type", "COUNTER_TYPE_UNKNOWN"
+    )
+    domain.check_series(message.series, violations, "series")
+    domain.check_period_text(message.period, violations, "period")
+    violations.raise_if_any()
+    return EventFilters(kind, message.series or None, message.period or None)
+
+
+def event_message(event: domain.Event) -> pb.CounterEvent:
+    return pb.CounterEvent(
+        event_id=str(event.event_key),
+        counter_type=enum_value(pb.CounterType, event.counter_type),
+        series=event.series,
+        period=event.period,
+        kind=enum_value(pb.CounterEventKind, event.kind),
+        previous_value=event.previous_value,
+        new_value=event.new_value,
+        first_value=event.first_value or 0,
+        last_value=event.last_value or 0,
+        reason=event.reason,
+        key_id="" if event.api_key_id is None else str(event.api_key_id),
+        idempotency_key=event.idempotency_key or "",
+        create_time=timestamp(event.time),
+    )
+
+
+def void_request(message: pb.VoidNumbersRequest) -> domain.VoidRequest:
+    violations = Violations()
+    request = domain.VoidRequest(
+        counter_type=counter_type_name(message.counter_type, violations, "counter_type"),
+        series=message.series,
+        period=message.period,
+        first_value=message.first_value,
+        last_value=message.last_value,
+        reason=message.reason,
+    )
+    domain.check_void(request, violations)
+    violations.raise_if_any()
+    return request

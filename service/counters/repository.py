@@ -39,15 +39,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from service.auth.keys import Tenant
 from service.counters.domain import (
     FISCAL_YEARLY,
+    MAX_ISSUE,
     MAX_VALUE,
+    MAX_VOID,
     MONTHLY,
     NEVER,
     YEARLY,
     CounterChange,
+    Event,
     Format,
     Series,
     type_rank,
 )
+from service.db.ids import new_id
 from service.db.models import Counter as CounterRow
 from service.db.models import CounterEvent, CounterSeries, Entity
 from service.db.tenancy import of_tenant, tenant_params
@@ -187,7 +191,11 @@ def _issue_statements(dialect: Any) -> tuple[Any, Any]:
                 "action",
                 "old_value",
                 "new_value",
+                "first_value",
+                "last_value",
                 "api_key_id",
+                "idempotency_key",
+                "event_key",
                 "create_time",
             ],
             select(
@@ -199,7 +207,11 @@ def _issue_statements(dialect: Any) -> tuple[Any, Any]:
                 literal("issue"),
                 issued.c.current_value - bindparam("b_count"),
                 issued.c.current_value,
+                issued.c.current_value - bindparam("b_count") + 1,
+                issued.c.current_value,
                 bindparam("b_key_id", type_=BigInteger()),
+                bindparam("b_idempotency_key", type_=String()),
+                bindparam("b_event_key", type_=BigInteger()),
                 issued.c.update_time,
             ),
         )
@@ -227,6 +239,28 @@ _PAGE = (
     .limit(bindparam("b_limit"))
 )
 _RECORD_EVENT = insert(CounterEvent)
+_EVENTS_OF_TENANT = of_tenant(cast(Table, CounterEvent.__table__))
+_EVENT_COLUMNS = (
+    CounterEvent.event_key, CounterEvent.counter_type, CounterEvent.series,
+    CounterEvent.period, CounterEvent.action, CounterEvent.old_value, CounterEvent.new_value,
+    CounterEvent.first_value, CounterEvent.last_value, CounterEvent.reason,
+    CounterEvent.api_key_id, CounterEvent.idempotency_key, CounterEvent.create_time,
+)  # fmt: skip
+# A page of events with a sparse series or period filter looks at this many rows at most.
+EVENT_SCAN = 10_000
+_SPANS_NEAR = select(CounterEvent.action, CounterEvent.first_value, CounterEvent.last_value).where(
+    _EVENTS_OF_TENANT
+    & (CounterEvent.counter_type == bindparam("b_counter_type"))
+    & (CounterEvent.series == bindparam("b_series"))
+    & (CounterEvent.period == bindparam("b_period"))
+    & CounterEvent.first_value.between(bindparam("b_low"), bindparam("b_high"))
+    & CounterEvent.action.in_(["issue", "void"])
+)
+
+
+def _event(row: Row | tuple) -> Event:
+    return Event(*row)
+
 
 _CREATE = {
     name: dialect.insert(C).on_conflict_do_nothing().returning(C.period)
@@ -291,11 +325,15 @@ CounterKey = tuple[str, str, str]  # (counter_type, series, period)
 
 
 class CounterRepository:
-    def __init__(self, conn: Connection, tenant: Tenant) -> None:
+    def __init__(
+        self, conn: Connection, tenant: Tenant, idempotency_key: str | None = None
+    ) -> None:
+        """`idempotency_key`: the key of the call whose changes this records, if any."""
         self.conn = conn
         self.entity_id = tenant.entity_id
         self.mode = tenant.mode
         self.tenant = tenant_params(tenant)
+        self.idempotency_key = idempotency_key
 
     def _run(self, statement: Any, **params: object) -> Any:
         bound = {f"b_{name}": value for name, value in params.items()}
@@ -442,7 +480,10 @@ class CounterRepository:
             period=period, rank=type_rank(kind), count=count, now=now,
         )  # fmt: skip
         if self.conn.dialect.name == "postgresql":
-            row = self._run(_ISSUE_AUDITED, **params, key_id=api_key_id).one_or_none()
+            row = self._run(
+                _ISSUE_AUDITED, **params, key_id=api_key_id,
+                idempotency_key=self.idempotency_key, event_key=new_id(),
+            ).one_or_none()  # fmt: skip
             return None if row is None else _issued(row)
         row = self._run(_ISSUE, **params).one_or_none()
         if row is None:
@@ -460,6 +501,8 @@ class CounterRepository:
                     issued.value.update_time,
                     series,
                     period,
+                    first_value=value - count + 1,
+                    last_value=value,
                 )
             ]
         )
@@ -485,7 +528,64 @@ class CounterRepository:
         rows = self._run(statement, limit=limit)
         return [Listed(_series(row[4:]), row[0], Stored(*row[1:4])) for row in rows]
 
-    def record_changes(self, changes: list[CounterChange]) -> None:
+    def spans_near(
+        self, key: CounterKey, first: int, last: int
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The ranges issued, and those voided, that may overlap first..last: an issue or
+        a void covers at most MAX_ISSUE or MAX_VOID values, so theirs start within that
+        much of `first`. At most a few thousand rows, read by index."""
+        kind, series, period = key
+        rows = self._run(
+            _SPANS_NEAR, counter_type=kind, series=series, period=period,
+            low=first - max(MAX_ISSUE, MAX_VOID) + 1, high=last,
+        )  # fmt: skip
+        issued: list[tuple[int, int]] = []
+        voided: list[tuple[int, int]] = []
+        for action, a, b in rows:
+            (issued if action == "issue" else voided).append((a, b))
+        return issued, voided
+
+    def events(
+        self,
+        after: int | None,
+        counter_type: str | None,
+        series: str | None,
+        period: str | None,
+        limit: int,
+    ) -> tuple[list[Event], int | None]:
+        """Up to `limit` events after the one with id `after`, oldest first, and where
+        the next page starts (None: no more). With a series or period filter, at most
+        EVENT_SCAN rows are looked at per call: a page may then come back short, its
+        position past the rows looked at."""
+        e = CounterEvent
+        scope: ColumnElement[bool] = _EVENTS_OF_TENANT & (e.id > (after or 0))
+        if counter_type is not None:
+            scope = scope & (e.counter_type == counter_type)
+        if series is None and period is None:
+            rows = self._run(
+                select(e.id, *_EVENT_COLUMNS).where(scope).order_by(e.id).limit(limit + 1)
+            ).all()
+            page = [_event(row[1:]) for row in rows[:limit]]
+            return page, (rows[limit - 1][0] if len(rows) > limit else None)
+        window = select(e.id.label("id")).where(scope).order_by(e.id).limit(EVENT_SCAN).subquery()
+        wanted: ColumnElement[bool] = e.id.in_(select(window.c.id))
+        if series is not None:
+            wanted = wanted & (e.series == series)
+        if period is not None:
+            wanted = wanted & (e.period == period)
+        rows = self._run(
+            select(e.id, *_EVENT_COLUMNS).where(_EVENTS_OF_TENANT & wanted).order_by(e.id)
+            .limit(limit + 1)
+        ).all()  # fmt: skip
+        page = [_event(row[1:]) for row in rows[:limit]]
+        if len(rows) > limit:
+            return page, rows[limit - 1][0]
+        looked, last = self._run(select(func.count(), func.max(window.c.id))).one()
+        return page, (last if looked == EVENT_SCAN else None)
+
+    def record_changes(self, changes: list[CounterChange]) -> list[int]:
+        """Writes the changes' audit rows; their event keys, in order."""
+        keys = [new_id() for _ in changes]
         if changes:
             self.conn.execute(
                 _RECORD_EVENT,
@@ -499,10 +599,15 @@ class CounterRepository:
                         "action": c.action,
                         "old_value": c.old_value,
                         "new_value": c.new_value,
+                        "first_value": c.first_value,
+                        "last_value": c.last_value,
                         "reason": c.reason,
                         "api_key_id": c.api_key_id,
+                        "idempotency_key": self.idempotency_key,
+                        "event_key": event_key,
                         "create_time": c.time,
                     }
-                    for c in changes
+                    for c, event_key in zip(changes, keys, strict=True)
                 ],
             )
+        return keys

@@ -1,6 +1,6 @@
 """Counter use cases: each one transaction, committed only when it succeeds."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from operator import methodcaller
@@ -16,18 +16,22 @@ from service.counters.domain import (
     Calendar,
     Counter,
     CounterChange,
+    Event,
     Format,
     IssueResult,
     Series,
+    VoidRequest,
     advanced,
     change_of,
     check_period,
+    check_voidable,
     counter_exhausted,
     counter_not_found,
     date_out_of_range,
     format_change,
     type_rank,
     updated,
+    void_change,
 )
 from service.counters.repository import CounterKey, CounterRepository, SeriesKey, Stored
 from service.db.failures import RefusedByDatabase
@@ -38,8 +42,21 @@ from service.errors import ServiceError, TransientConflict
 from service.pagination import PageTokens, invalid_page_token, page_size
 
 _MAX_REMEMBERED = 100_000
+_EVENTS_KIND = "counter_events"
 # Tokens of the first version held a type name; these hold a position and the filters.
 _PAGE_KIND = "counters.v2"
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[Event]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class VoidResult:
+    numbers: list[str]
+    event: Event
 
 
 @dataclass(frozen=True)
@@ -114,7 +131,7 @@ class Counters:
         requests: list[AdvanceRequest],
         write: bool,
     ) -> list[AdvanceResult | Exception]:
-        counters = CounterRepository(conn, principal.tenant)
+        counters = CounterRepository(conn, principal.tenant, principal.idempotency_key)
         values, series = counters.lock({(r.counter_type, r.series, r.period) for r in requests})
         unseen = {(r.counter_type, r.series) for r in requests} - series.keys()
         if unseen:  # a new period or series: a request creates a counter
@@ -240,7 +257,7 @@ class Counters:
         the calls that start after it committed."""
 
         def issue(conn: Connection) -> IssueResult | None:
-            counters = CounterRepository(conn, principal.tenant)
+            counters = CounterRepository(conn, principal.tenant, principal.idempotency_key)
             now = datetime.now(UTC)
             known = (principal.tenant.entity_id, principal.tenant.mode, counter_type, series)
             calendar: Calendar | None = None
@@ -289,7 +306,7 @@ class Counters:
         counter of `period` (default: today's). `changes` have been checked."""
 
         def update(conn: Connection) -> Counter:
-            counters = CounterRepository(conn, principal.tenant)
+            counters = CounterRepository(conn, principal.tenant, principal.idempotency_key)
             before = counters.lock_series_for_update(counter_type, series)
             if before is None:
                 raise counter_not_found(counter_type, series)
@@ -303,6 +320,71 @@ class Counters:
             return shown
 
         return self.uow.run(update)
+
+    def void(self, principal: Principal, request: VoidRequest) -> VoidResult:
+        """Records that issued numbers were never used, for the request's reason; the
+        counter's value stays. `request` has passed check_void. The counter's row is
+        locked while its issues and voids are checked, so two voids of one number cannot
+        both succeed."""
+
+        def void(conn: Connection) -> VoidResult:
+            counters = CounterRepository(conn, principal.tenant, principal.idempotency_key)
+            kind, name, period = request.counter_type, request.series, request.period
+            lookup = counters.find(kind, name, period)
+            if lookup is None:
+                raise counter_not_found(kind, name)
+            found = lookup.series
+            check_period(found.format.reset, period, kind, name, "period")
+            key = (kind, name, period)
+            values, _ = counters.lock({key})
+            current = values[key].current_value if key in values else 0
+            issued, voided = counters.spans_near(key, request.first_value, request.last_value)
+            check_voidable(request, issued, voided)
+            now = datetime.now(UTC)
+            change = void_change(request, current, principal.key_id, now)
+            [event_key] = counters.record_changes([change])
+            counter = _counter(found, period, _calendar(lookup.settings, now), values.get(key))
+            numbers = [
+                counter.number(v) for v in range(change.first_value or 0, request.last_value + 1)
+            ]
+            event = Event(
+                event_key, kind, name, period, "void", current, current, request.first_value,
+                request.last_value, change.reason, principal.key_id, principal.idempotency_key,
+                now,
+            )  # fmt: skip
+            return VoidResult(numbers, event)
+
+        return self.uow.run(void)
+
+    def events_page(
+        self,
+        tenant: Tenant,
+        requested_size: int,
+        page_token: str,
+        counter_type: str | None = None,
+        series: str | None = None,
+        period: str | None = None,
+    ) -> EventPage:
+        """The tenant's counter events, oldest first. The token holds where the next page
+        starts (the internal event id, sealed: it counts every tenant's events) and the
+        filters, which the next call must repeat."""
+        size = page_size(requested_size)
+        filters = [counter_type or "", series or "", period or ""]
+        position = self.tokens.decode(_EVENTS_KIND, tenant, page_token, list)
+        after = None
+        if position is not None:
+            if len(position) != 4 or not isinstance(position[0], int) or position[1:] != filters:
+                raise invalid_page_token()
+            after = self.tokens.unseal(position[0])
+        events, next_at = self.uow.read(
+            lambda conn: CounterRepository(conn, tenant).events(
+                after, counter_type, series, period, size
+            )
+        )
+        token = ""
+        if next_at is not None:
+            token = self.tokens.encode(_EVENTS_KIND, tenant, [self.tokens.seal(next_at), *filters])
+        return EventPage(events, token)
 
     def _remember_never_resets(self, known: tuple[str, str, str, str]) -> None:
         if len(self._never_resets) >= _MAX_REMEMBERED:
@@ -430,6 +512,31 @@ def _position(position: list, filters: list[str]) -> tuple[int, str, str]:
     ):
         raise invalid_page_token()
     return (position[0], position[1], position[2])
+
+
+def history(
+    uow: UnitOfWork,
+    tenant: Tenant,
+    counter_type: str | None = None,
+    series: str | None = None,
+    page: int = 1000,
+) -> Iterator[Event]:
+    """Every event of the tenant, oldest first, read `page` at a time: memory stays bounded
+    however many there are (`counters history` streams them out as it reads)."""
+
+    def read(after: int | None) -> tuple[list[Event], int | None]:
+        return uow.read(
+            lambda conn: CounterRepository(conn, tenant).events(
+                after, counter_type, series, None, page
+            )
+        )
+
+    events, after = read(None)
+    while True:
+        yield from events
+        if after is None:
+            return
+        events, after = read(after)
 
 
 def created_concurrently() -> TransientConflict:

@@ -92,6 +92,31 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
             last_value=result.last_value,
         )
 
+    def ListCounterEvents(
+        self, request: counters_pb2.ListCounterEventsRequest, context: object
+    ) -> counters_pb2.ListCounterEventsResponse:
+        filters = messages.event_filters(request)
+        page = self.counters.events_page(
+            current_principal().tenant,
+            request.page_size,
+            request.page_token,
+            filters.counter_type,
+            filters.series,
+            filters.period,
+        )
+        return counters_pb2.ListCounterEventsResponse(
+            events=[messages.event_message(e) for e in page.events],
+            next_page_token=page.next_page_token,
+        )
+
+    def VoidNumbers(
+        self, request: counters_pb2.VoidNumbersRequest, context: object
+    ) -> counters_pb2.VoidNumbersResponse:
+        result = self.counters.void(current_principal(), messages.void_request(request))
+        return counters_pb2.VoidNumbersResponse(
+            numbers=result.numbers, event=messages.event_message(result.event)
+        )
+
     def UpdateCounter(
         self, request: counters_pb2.UpdateCounterRequest, context: object
     ) -> counters_pb2.Counter:

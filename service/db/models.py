@@ -140,23 +140,34 @@ class Counter(Base):
 
 
 class CounterEvent(Base):
-    """Audit trail: one row per change to a counter."""
+    """Audit trail: one row per change to a counter. `id` orders them and never leaves the
+    service; `event_key`, random, is what callers see."""
 
     __tablename__ = "counter_events"
-    __table_args__ = (Index(None, "entity_id", "mode", "counter_type", "id"),)
+    __table_args__ = (
+        Index(None, "entity_id", "mode", "counter_type", "id"),
+        Index(None, "entity_id", "mode", "id"),
+        # The issues and voids whose numbers lie near a value (VoidNumbers' checks).
+        Index(None, "entity_id", "mode", "counter_type", "series", "period", "first_value"),
+    )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    event_key: Mapped[int] = mapped_column(BigInteger)
     entity_id: Mapped[str] = mapped_column(String(64))
     mode: Mapped[str] = mapped_column(String(4))
     counter_type: Mapped[str] = mapped_column(String(32))
     series: Mapped[str] = mapped_column(String(40), server_default="")
     period: Mapped[str] = mapped_column(String(7), server_default="")
-    action: Mapped[str] = mapped_column(String(16))  # "create", "advance", "issue", "update"
+    action: Mapped[str] = mapped_column(String(16))  # create, advance, issue, void, update
     old_value: Mapped[int | None] = mapped_column(BigInteger)
     new_value: Mapped[int] = mapped_column(BigInteger)
-    # Why, in words: what an update changed.
+    # The numbers an issue or a void covers.
+    first_value: Mapped[int | None] = mapped_column(BigInteger)
+    last_value: Mapped[int | None] = mapped_column(BigInteger)
+    # Why, in words: a void's reason, what an update changed.
     reason: Mapped[str] = mapped_column(Text, server_default="")
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     create_time: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -221,6 +221,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     key = _idempotency_key(call) if mutating else None
                     if getattr(request, "validate_only", False):
                         key = None  # AIP-163: nothing is written, not even the record
+                    principal = replace(principal, idempotency_key=key)
                     token = rpc_context.set_principal(principal)
                     try:
                         with watchdog.bounded(call.deadline):

@@ -217,3 +217,73 @@ def test_a_period_or_series_held_by_a_slow_call_never_blocks_the_others(server, 
             assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             time.sleep(1)  # the server's own bound on that wait ends it too
         assert issue("", "2025-12-31", 5).numbers[0] == "I0000011"  # nothing was used up
+
+
+def test_every_number_is_accounted_for_from_the_events_alone(server, key, database, proof):
+    """Issuers racing on one counter void some of what they got (their document failed)
+    while others issue. Then ListCounterEvents alone, read by the auditor page by page,
+    shows every value from the first issued to current_value issued exactly once, and
+    voids naming only issued numbers, each once."""
+    target = f"127.0.0.1:{server.port}"
+    with grpc.insecure_channel(target) as channel:
+        counters_pb2_grpc.CounterServiceStub(channel).AdvanceCounter(
+            pb.AdvanceCounterRequest(counter_type=INVOICE, advance_to=1000, prefix="INV-"),
+            metadata=auth(key),
+        )
+
+    def work(index):
+        rng = random.Random(index)
+        with grpc.insecure_channel(target) as channel:
+            stub = counters_pb2_grpc.CounterServiceStub(channel)
+            voided = 0
+            for _ in range(40):
+                got = stub.IssueNumbers(
+                    pb.IssueNumbersRequest(counter_type=INVOICE, count=rng.randint(1, 3)),
+                    metadata=auth(key),
+                )
+                if rng.random() < 0.3:  # the document failed: its numbers go unused
+                    last = rng.randint(got.first_value, got.last_value)
+                    stub.VoidNumbers(
+                        pb.VoidNumbersRequest(
+                            counter_type=INVOICE, first_value=got.first_value, last_value=last,
+                            reason=f"worker {index}: document rejected",
+                        ),
+                        metadata=auth(key),
+                    )  # fmt: skip
+                    voided += last - got.first_value + 1
+            return voided
+
+    voided_by_workers = sum(run_in_threads(work, 12))
+    with grpc.insecure_channel(target) as channel:
+        stub = counters_pb2_grpc.CounterServiceStub(channel)
+        trail: list[pb.CounterEvent] = []
+        token = ""
+        while True:
+            page = stub.ListCounterEvents(
+                pb.ListCounterEventsRequest(counter_type=INVOICE, page_token=token, page_size=1000),
+                metadata=auth(key),
+            )
+            trail += page.events
+            token = page.next_page_token
+            if not token:
+                break
+        current = stub.GetCounter(
+            pb.GetCounterRequest(counter_type=INVOICE), metadata=auth(key)
+        ).current_value
+    kind = pb.CounterEventKind
+    issued = [
+        v for e in trail if e.kind == kind.COUNTER_EVENT_KIND_ISSUED
+        for v in range(e.first_value, e.last_value + 1)
+    ]  # fmt: skip
+    voided = [
+        v for e in trail if e.kind == kind.COUNTER_EVENT_KIND_VOIDED
+        for v in range(e.first_value, e.last_value + 1)
+    ]  # fmt: skip
+    assert sorted(issued) == list(range(1001, current + 1))  # each once, none missing
+    assert len(voided) == len(set(voided)) == voided_by_workers
+    assert set(voided) <= set(issued)
+    proof(
+        f"{len(issued)} numbers issued and {len(voided)} voided by 12 racing callers: from the "
+        f"{len(trail)} events alone, 1001..{current} each issued once, every void of an issued "
+        "number, none twice"
+    )

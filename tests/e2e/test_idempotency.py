@@ -74,12 +74,17 @@ def records(engine: Engine) -> int:
 
 @pytest.fixture
 def world(channel, key):
-    """An AR advance counter, an invoice counter, and advances in the states the RPCs need."""
+    """An AR advance counter, an invoice counter, a journal counter that has issued
+    J-0000001, and advances in the states the RPCs need."""
     client = Client(channel, key)
     invoice = cpb.AdvanceCounterRequest(
         counter_type=cpb.COUNTER_TYPE_INVOICE, advance_to=10, prefix="INV-"
     )
     raw_call(channel, COUNTERS + "AdvanceCounter", invoice, key)
+    journal = cpb.AdvanceCounterRequest(counter_type=cpb.COUNTER_TYPE_JOURNAL, prefix="J-")
+    raw_call(channel, COUNTERS + "AdvanceCounter", journal, key)
+    first = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_JOURNAL)  # for VoidNumbers
+    raw_call(channel, COUNTERS + "IssueNumbers", first, key)
     draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))
     posted = client.create()
     applied = client.create()
@@ -109,6 +114,15 @@ def mutating_calls(world):
         "IssueNumbers": (
             COUNTERS + "IssueNumbers",
             cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=3),
+        ),
+        "VoidNumbers": (
+            COUNTERS + "VoidNumbers",
+            cpb.VoidNumbersRequest(
+                counter_type=cpb.COUNTER_TYPE_JOURNAL,
+                first_value=1,
+                last_value=1,
+                reason="the document failed",
+            ),
         ),
         "UpdateCounter": (
             COUNTERS + "UpdateCounter",
@@ -151,14 +165,15 @@ def mutating_calls(world):
 
 
 MUTATING = [
-    "AdvanceCounter", "BatchAdvanceCounters", "IssueNumbers", "UpdateCounter", "CreateAdvance",
-    "UpdateAdvance",
+    "AdvanceCounter", "BatchAdvanceCounters", "IssueNumbers", "UpdateCounter", "VoidNumbers",
+    "CreateAdvance", "UpdateAdvance",
     "DeleteAdvance", "SubmitAdvance", "ReverseAdvance", "ApplyAdvance", "UnapplyAdvance",
 ]  # fmt: skip
 
 
 # How the RPCs that cannot run twice fail when sent again without the key; the others run.
 AGAIN_WITHOUT_A_KEY = {
+    "VoidNumbers": (grpc.StatusCode.FAILED_PRECONDITION, "NUMBER_ALREADY_VOIDED"),
     "DeleteAdvance": (grpc.StatusCode.NOT_FOUND, "ADVANCE_NOT_FOUND"),
     "SubmitAdvance": (grpc.StatusCode.FAILED_PRECONDITION, "ADVANCE_NOT_DRAFT"),
     "ReverseAdvance": (grpc.StatusCode.FAILED_PRECONDITION, "ADVANCE_REVERSED"),

@@ -1,6 +1,8 @@
 """The README's grpcurl commands, run with real grpcurl against `python -m service serve`
 started as a newcomer would (embedded default, dev key on first start)."""
 
+import csv
+import io
 import json
 import os
 import re
@@ -14,20 +16,27 @@ from tests.processes import ROOT, served
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 
 
-# The README's section on series and periods, whose examples run after the others.
+# The README's sections on the counters' second step, whose examples run after the others.
 PERIODS = "### Series, periods and formats"
+SIGN_OFF = "### Signing off a cutover"
 
 
-def readme_commands(periods: bool = False) -> list[str]:
+def readme_commands(section: str | None = None) -> list[str]:
     """Every grpcurl command in the README's sh blocks, whole: a command goes on while
     a line ends in a backslash or a pipe, or a single-quoted argument is still open.
-    With `periods`, the commands of the section on series and periods (its CLI calls too);
-    without, all the others."""
+    With a `section` (its heading), that section's commands, its CLI calls too; without,
+    those of all the other sections."""
     text = (ROOT / "README.md").read_text()
-    start = text.index(PERIODS)
-    end = text.index("\n#", start + len(PERIODS))
-    text = text[start:end] if periods else text[:start] + text[end:]
-    wanted = ("grpcurl ", "python -m service ") if periods else ("grpcurl ",)
+    spans = {}
+    for heading in (PERIODS, SIGN_OFF):
+        start = text.index(heading)
+        spans[heading] = (start, text.index("\n#", start + len(heading)))
+    if section is not None:
+        text = text[slice(*spans[section])]
+    else:
+        for start, end in sorted(spans.values(), reverse=True):
+            text = text[:start] + text[end:]
+    wanted = ("grpcurl ", "python -m service ") if section else ("grpcurl ",)
     commands, current = [], ""
     for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         for line in block.splitlines():
@@ -112,18 +121,25 @@ def test_readme_grpcurl_commands_work(tmp_path):
     assert applied["payment_information"]["total_due"] == "300.00"
 
 
-def test_readme_series_and_periods_examples_work_after_the_others(tmp_path):
-    """The yearly cutover and the July fiscal year, run on the server the other examples
-    ran on, as a reader would: every number the README promises."""
+def test_readme_second_step_examples_work_after_the_others(tmp_path):
+    """The yearly cutover, the July fiscal year and the sign-off (a void, the events, the
+    CSV export), run on the server the other examples ran on, as a reader would: every
+    number the README promises."""
     with served(tmp_path) as server:
         run = runner(tmp_path, server.address)
         for command in readme_commands():
             assert run(command).returncode == 0, command
         outputs = []
-        for command in readme_commands(periods=True):
+        for command in readme_commands(PERIODS):
             result = run(command)
             assert result.returncode == 0, f"{command}\n{result.stderr}"
             outputs.append(result.stdout)
+        signed_off = []
+        for command in readme_commands(SIGN_OFF):
+            result = run(command)
+            assert result.returncode == 0, f"{command}\n{result.stderr}"
+            signed_off.append(result.stdout)
+        history = (tmp_path / "invoice-history.csv").read_text()
     assert len(outputs) == 10
     made = json.loads(outputs[0])
     assert made["counter"]["next_number"] == "INV/2025/04712"
@@ -147,3 +163,13 @@ def test_readme_series_and_periods_examples_work_after_the_others(tmp_path):
         ("DE", "2025", "4712"),
         ("DE", "2026", "1"),
     ]  # the rehearsal wrote nothing
+    voided = json.loads(signed_off[0])
+    assert voided["numbers"] == ["INV-0342668"]
+    assert voided["event"]["reason"] == "invoice run aborted before sending"
+    trail = json.loads(signed_off[1])["events"]
+    kinds = [e["kind"].removeprefix("COUNTER_EVENT_KIND_") for e in trail]
+    assert kinds[:3] == ["CREATED", "ISSUED", "ISSUED"] and kinds[-1] == "VOIDED"
+    assert trail[-1]["event_id"] == voided["event"]["event_id"]
+    assert trail[2]["idempotency_key"] == "cutover-2024-06-30-batch-7"
+    rows = list(csv.DictReader(io.StringIO(history)))
+    assert [r["event_id"] for r in rows] == [e["event_id"] for e in trail]

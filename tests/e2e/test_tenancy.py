@@ -92,6 +92,17 @@ def test_every_statement_on_a_tenant_table_names_the_tenant(channel, key, statem
         ),
         metadata=auth(key),
     )
+    counters.VoidNumbers(
+        cpb.VoidNumbersRequest(
+            counter_type=cpb.COUNTER_TYPE_JOURNAL, series="EU", period="2025-07", first_value=1,
+            last_value=1, reason="failed",
+        ),
+        metadata=auth(key),
+    )  # fmt: skip
+    for series in ("", "EU"):
+        counters.ListCounterEvents(
+            cpb.ListCounterEventsRequest(series=series, page_size=2), metadata=auth(key)
+        )
     counters.ListCounters(cpb.ListCountersRequest(page_size=1), metadata=auth(key))
     client = Client(channel, key)
     draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))

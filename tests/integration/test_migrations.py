@@ -147,3 +147,40 @@ def test_0006_carries_every_counter_over_as_the_main_series_never_resetting(data
         ("po", "", "", "create", None, 12, ""),
     }
     assert tuple(entity) == (1, "UTC")
+
+
+def test_0007_gives_every_event_a_key_and_every_issue_its_numbers(database):
+    command.downgrade(alembic_config(database), "0006")
+    made = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    old_events = sa.table(
+        "counter_events", *(sa.column(n) for n in ("entity_id", "mode", "counter_type",
+        "action", "old_value", "new_value")), sa.column("create_time", UtcDateTime()),
+    )  # fmt: skip
+    with database.begin() as conn:
+        conn.execute(
+            insert(old_events),
+            [
+                dict(entity_id="acme", mode="live", counter_type="invoice", action="create",
+                     old_value=None, new_value=100, create_time=made),
+                dict(entity_id="acme", mode="live", counter_type="invoice", action="issue",
+                     old_value=100, new_value=103, create_time=made),
+                dict(entity_id="acme", mode="live", counter_type="invoice", action="advance",
+                     old_value=103, new_value=200, create_time=made),
+            ],
+        )  # fmt: skip
+    upgrade(database)
+    assert is_up_to_date(database)
+    with database.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT action, first_value, last_value, event_key, idempotency_key "
+                "FROM counter_events ORDER BY id"
+            )
+        ).all()
+    assert [(a, f, la, i) for a, f, la, _, i in rows] == [
+        ("create", None, None, None),
+        ("issue", 101, 103, None),
+        ("advance", None, None, None),
+    ]
+    keys = [row[3] for row in rows]
+    assert len(set(keys)) == 3 and all(10**15 <= k < 2**53 for k in keys)

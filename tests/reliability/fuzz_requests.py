@@ -141,6 +141,15 @@ DAYS = st.dates(date(2020, 1, 1), date(2030, 12, 31))
 FISCAL_START = 1  # the fuzzed entity keeps the default settings
 
 
+def day_in(period: str) -> str:
+    """A date inside `period` (with the default fiscal year); "" for a never-resetting one."""
+    if not period:
+        return ""
+    year = period.removeprefix("FY")[:4]
+    month = period[5:] if len(period) == 7 else "06"
+    return f"{year}-{month}-15"
+
+
 def period_in(reset: int, day: date, fiscal_start: int) -> str:
     """The name of the period `day` falls in under `reset`."""
     if reset == cpb.COUNTER_RESET_YEARLY:
@@ -429,6 +438,49 @@ class World:
             request.document_date = data.draw(DAYS, label="document date").isoformat()
         return request
 
+    def _void(self, data: st.DataObject) -> cpb.VoidNumbersRequest:
+        counter = self.counter(data, value=data.draw(st.integers(0, 10**12), label="value"))
+        count = data.draw(st.integers(1, 20), label="issued")
+        # Offsets into what is issued, drawn whatever the server answers (examples replay).
+        low, high = sorted(
+            min(data.draw(st.integers(0, 19), label="offset"), count - 1) for _ in range(2)
+        )
+        reason = data.draw(st.text(PRINTABLE, min_size=1, max_size=499), label="reason")
+        issued = self.counters.IssueNumbers(
+            cpb.IssueNumbersRequest(
+                counter_type=counter.counter_type, series=counter.series, count=count,
+                document_date=day_in(counter.period),
+            ),
+            metadata=self.metadata,
+        )  # fmt: skip
+        return cpb.VoidNumbersRequest(
+            counter_type=counter.counter_type,
+            series=counter.series,
+            period=issued.counter.period,
+            first_value=issued.first_value + low,
+            last_value=issued.first_value + high,
+            reason=reason + "x",
+        )
+
+    def _list_events(self, data: st.DataObject) -> cpb.ListCounterEventsRequest:
+        counter = self.counter(data)
+        request = cpb.ListCounterEventsRequest(
+            page_size=data.draw(st.one_of(st.integers(0, 3), st.integers(0, 1000)))
+        )
+        if data.draw(st.booleans(), label="filter by type"):
+            request.counter_type = counter.counter_type
+        if data.draw(st.booleans(), label="filter by series"):
+            request.series = counter.series
+        if data.draw(st.booleans(), label="filter by period"):
+            request.period = counter.period
+        if data.draw(st.booleans(), label="second page"):
+            first_request = cpb.ListCounterEventsRequest()
+            first_request.CopyFrom(request)
+            first_request.page_size = 1
+            first = self.counters.ListCounterEvents(first_request, metadata=self.metadata)
+            request.page_token = first.next_page_token
+        return request
+
     def _update_counter(self, data: st.DataObject) -> cpb.UpdateCounterRequest:
         # A fresh series has issued nothing, so its reset may change too.
         fresh = data.draw(st.booleans(), label="fresh series")
@@ -583,6 +635,8 @@ class World:
         "ListCounters": _list_counters,
         "IssueNumbers": _issue,
         "UpdateCounter": _update_counter,
+        "ListCounterEvents": _list_events,
+        "VoidNumbers": _void,
         "CreateAdvance": _create,
         "GetAdvance": _get_advance,
         "ListAdvances": _list_advances,

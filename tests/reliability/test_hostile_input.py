@@ -108,6 +108,18 @@ def check_answer(world: World, rpc: str, request: Message, response: bytes) -> l
             world.client.get(request.key)  # type: ignore[attr-defined]
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND, "a deleted advance is still there"
         return []
+    if rpc == "VoidNumbers":
+        voided = cpb.VoidNumbersResponse.FromString(response)
+        assert len(voided.numbers) == request.last_value - request.first_value + 1  # type: ignore[attr-defined]
+        trail = world.counters.ListCounterEvents(
+            cpb.ListCounterEventsRequest(
+                counter_type=voided.event.counter_type, series=voided.event.series,
+                period=voided.event.period, page_size=1000,
+            ),
+            metadata=world.metadata,
+        )  # fmt: skip
+        assert voided.event in trail.events or trail.next_page_token, "a void not in the trail"
+        return []
     if rpc == "UpdateCounter":
         answer = cpb.Counter.FromString(response)
         assert stored_counter(world, answer) == answer, "UpdateCounter answered what is not stored"
@@ -234,10 +246,23 @@ def invariants_hold(engine) -> dict[str, int]:
         # issue) to its current value, every advance and issue moving it forwards.
         chains: dict[tuple[str, ...], list] = defaultdict(list)
         events = models.CounterEvent
+        voids: dict[tuple[str, ...], list] = defaultdict(list)
         for event in conn.execute(select(events).order_by(events.id)):
-            if event.action != "update":  # a series' format, not a value
-                key = (event.entity_id, event.mode, event.counter_type, event.series, event.period)
-                chains[key].append(event)
+            at = (event.entity_id, event.mode, event.counter_type, event.series, event.period)
+            if event.action == "void":  # numbers accounted for, not a value
+                voids[at].append(event)
+            elif event.action != "update":  # a series' format, not a value
+                chains[at].append(event)
+        # Every voided value was issued, and voided once.
+        for where, voided in voids.items():
+            issued = {
+                v for e in chains.get(where, []) if e.action == "issue"
+                for v in range(e.first_value, e.last_value + 1)
+            }  # fmt: skip
+            values = [v for e in voided for v in range(e.first_value, e.last_value + 1)]
+            assert len(values) == len(set(values)), f"{where}: a number voided twice"
+            assert set(values) <= issued, f"{where}: a void of numbers never issued"
+            assert all(e.old_value == e.new_value for e in voided), f"{where}: a void moved"
         for c in counters:
             chain = chains.pop((c.entity_id, c.mode, c.counter_type, c.series, c.period), [])
             assert chain, f"counter {c.counter_type}/{c.series}/{c.period}: no events"

@@ -54,6 +54,42 @@ THREADS = 48
 ACCEPTABLE_FAILURES = {"UNAVAILABLE", "DEADLINE_EXCEEDED"}
 
 
+def events_through_the_api(url: str, directory: Path, key: str) -> list[pb.CounterEvent]:
+    """Every counter event, page by page, from a fresh replica: what an auditor sees."""
+    replica = Replica(url, directory)
+    replica.start()
+    try:
+        with grpc.insecure_channel(replica.address) as channel:
+            stub = counters_pb2_grpc.CounterServiceStub(channel)
+            trail: list[pb.CounterEvent] = []
+            token = ""
+            while True:
+                page = stub.ListCounterEvents(
+                    pb.ListCounterEventsRequest(page_size=1000, page_token=token),
+                    metadata=auth(key), timeout=30,
+                )  # fmt: skip
+                trail += page.events
+                token = page.next_page_token
+                if not token:
+                    return trail
+    finally:
+        replica.stop()
+
+
+def audited(trail: list[pb.CounterEvent], kind: int, period: str) -> tuple[list[int], list[int]]:
+    """The values issued, and those voided, of one counter by its events."""
+    issued: list[int] = []
+    voided: list[int] = []
+    for e in trail:
+        if (e.counter_type, e.period) == (kind, period):
+            values = range(e.first_value, e.last_value + 1)
+            if e.kind == pb.COUNTER_EVENT_KIND_ISSUED:
+                issued += values
+            elif e.kind == pb.COUNTER_EVENT_KIND_VOIDED:
+                voided += values
+    return issued, voided
+
+
 class Replica:
     def __init__(self, url: str, directory: Path) -> None:
         self.url, self.directory = url, directory
@@ -104,6 +140,7 @@ def test_replicas_under_load_and_a_crash_lose_and_duplicate_nothing(database, ke
             )  # fmt: skip
 
         ok_issued: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+        ok_voided: dict[tuple[int, str], list[int]] = defaultdict(list)
         ok_advanced: list[int] = []
         ok_advances: list[str] = []
         failures: dict[str, int] = defaultdict(int)
@@ -143,6 +180,17 @@ def test_replicas_under_load_and_a_crash_lose_and_duplicate_nothing(database, ke
                                 ok_issued[(kind, period)].append(
                                     (reply.first_value, reply.last_value)
                                 )
+                            if rng.random() < 0.1:  # the document failed: void its number
+                                counters[which].VoidNumbers(
+                                    pb.VoidNumbersRequest(
+                                        counter_type=kind, period=period, reason="failed",
+                                        first_value=reply.first_value,
+                                        last_value=reply.first_value,
+                                    ),
+                                    metadata=auth(key), timeout=5,
+                                )  # fmt: skip
+                                with lock:
+                                    ok_voided[(kind, period)].append(reply.first_value)
                         elif roll < 0.9:
                             target = next(targets)
                             quote = pb.COUNTER_TYPE_QUOTE
@@ -201,7 +249,8 @@ def test_replicas_under_load_and_a_crash_lose_and_duplicate_nothing(database, ke
             select(func.count(func.distinct(models.Advance.advance_number)))
         ).scalar_one()
 
-    issued_total = 0
+    trail = events_through_the_api(url, tmp_path, key)
+    issued_total = voided_total = 0
     for kind, period in START:
         name = f"{NAMES[kind]} {period}".strip()
         # Every issue ever committed, from the audit trail: contiguous from the start.
@@ -226,6 +275,16 @@ def test_replicas_under_load_and_a_crash_lose_and_duplicate_nothing(database, ke
         assert len(seen) == len(set(seen)), f"{name}: a number was issued twice"
         assert set(told) <= set(ranges), f"{name}: an acknowledged issue is not in the database"
         issued_total += len(seen)
+        # And from the API alone, as an auditor reads it: every value issued once, every
+        # acknowledged void there, voids only of issued values, none twice.
+        audited_issued, audited_voided = audited(trail, kind, period)
+        assert sorted(audited_issued) == list(
+            range(START[(kind, period)] + 1, final[(NAMES[kind], period)] + 1)
+        ), name
+        assert len(audited_voided) == len(set(audited_voided)), f"{name}: voided twice"
+        assert set(audited_voided) <= set(audited_issued), f"{name}: a void of nothing issued"
+        assert set(ok_voided[(kind, period)]) <= set(audited_voided), f"{name}: a void lost"
+        voided_total += len(audited_voided)
     quote = [(old, new) for t, _, a, old, new in events if t == "quote" and a == "advance"]
     assert all(new > old for old, new in quote)  # never backwards
     assert final[("quote", "")] >= max(ok_advanced, default=0)
@@ -236,7 +295,8 @@ def test_replicas_under_load_and_a_crash_lose_and_duplicate_nothing(database, ke
     proof(
         f"{calls} calls over 3 replicas by {THREADS} threads, one replica killed -9 and restarted: "
         f"{issued_total} numbers acknowledged, all unique and in the audit trail (the "
-        f"yearly journal's on both sides of New Year, each period contiguous); "
+        f"yearly journal's on both sides of New Year, each period contiguous); {voided_total} "
+        f"voided, and from ListCounterEvents alone every value issued once; "
         f"{len(ok_advances)} advances acknowledged, all stored whole; "
         f"failures seen {dict(failures)}"
     )

@@ -41,6 +41,10 @@ def requests_on(owner_objects):
         "UpdateCounter": cpb.UpdateCounterRequest(
             counter=cpb.Counter(counter_type=invoice, prefix="STOLEN-")
         ),
+        "ListCounterEvents": cpb.ListCounterEventsRequest(),
+        "VoidNumbers": cpb.VoidNumbersRequest(
+            counter_type=invoice, first_value=1, last_value=1, reason="stolen"
+        ),
         "CreateAdvance": apb.CreateAdvanceRequest(),
         "GetAdvance": apb.GetAdvanceRequest(key=key),
         "ListAdvances": apb.ListAdvancesRequest(),
@@ -104,6 +108,7 @@ REFUSED_TO_A_STRANGER = {
     "GetCounter": _COUNTER_NOT_FOUND,
     "IssueNumbers": _COUNTER_NOT_FOUND,
     "UpdateCounter": _COUNTER_NOT_FOUND,
+    "VoidNumbers": _COUNTER_NOT_FOUND,
     "CreateAdvance": (grpc.StatusCode.INVALID_ARGUMENT, "FIELD_REQUIRED"),
     **dict.fromkeys(
         ["GetAdvance", "UpdateAdvance", "DeleteAdvance", "SubmitAdvance", "ReverseAdvance",
@@ -147,6 +152,8 @@ def test_no_rpc_reaches_another_tenants_objects(
         # What succeeds acts on the stranger's own data only.
         if name == "ListCounters":
             assert list(cpb.ListCountersResponse.FromString(raw).counters) == []
+        elif name == "ListCounterEvents":
+            assert list(cpb.ListCounterEventsResponse.FromString(raw).events) == []
         elif name == "ListAdvances":
             assert list(apb.ListAdvancesResponse.FromString(raw).advances) == []
         elif name == "BatchAdvanceCounters":

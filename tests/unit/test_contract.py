@@ -36,6 +36,8 @@ def test_every_method_declares_the_scope_design_md_gives():
         "/arcus.counters.v1.CounterService/ListCounters": "counters:read",
         "/arcus.counters.v1.CounterService/IssueNumbers": "counters:write",
         "/arcus.counters.v1.CounterService/UpdateCounter": "migration:write",
+        "/arcus.counters.v1.CounterService/ListCounterEvents": "counters:read",
+        "/arcus.counters.v1.CounterService/VoidNumbers": "counters:write",
         "/arcus.receivables.v1.AdvanceService/CreateAdvance": "advances:write",
         "/arcus.receivables.v1.AdvanceService/GetAdvance": "advances:read",
         "/arcus.receivables.v1.AdvanceService/ListAdvances": "advances:read",

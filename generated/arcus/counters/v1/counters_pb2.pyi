@@ -13,6 +13,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CounterEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COUNTER_EVENT_KIND_UNSPECIFIED: _ClassVar[CounterEventKind]
+    COUNTER_EVENT_KIND_CREATED: _ClassVar[CounterEventKind]
+    COUNTER_EVENT_KIND_ADVANCED: _ClassVar[CounterEventKind]
+    COUNTER_EVENT_KIND_ISSUED: _ClassVar[CounterEventKind]
+    COUNTER_EVENT_KIND_VOIDED: _ClassVar[CounterEventKind]
+    COUNTER_EVENT_KIND_UPDATED: _ClassVar[CounterEventKind]
+
 class CounterReset(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     COUNTER_RESET_UNSPECIFIED: _ClassVar[CounterReset]
@@ -46,6 +55,12 @@ class CounterType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COUNTER_TYPE_VENDOR_CREDIT: _ClassVar[CounterType]
     COUNTER_TYPE_PAYMENT_BATCH: _ClassVar[CounterType]
     COUNTER_TYPE_AR_ADVANCE: _ClassVar[CounterType]
+COUNTER_EVENT_KIND_UNSPECIFIED: CounterEventKind
+COUNTER_EVENT_KIND_CREATED: CounterEventKind
+COUNTER_EVENT_KIND_ADVANCED: CounterEventKind
+COUNTER_EVENT_KIND_ISSUED: CounterEventKind
+COUNTER_EVENT_KIND_VOIDED: CounterEventKind
+COUNTER_EVENT_KIND_UPDATED: CounterEventKind
 COUNTER_RESET_UNSPECIFIED: CounterReset
 COUNTER_RESET_NEVER: CounterReset
 COUNTER_RESET_YEARLY: CounterReset
@@ -220,3 +235,79 @@ class UpdateCounterRequest(_message.Message):
     counter: Counter
     update_mask: _field_mask_pb2.FieldMask
     def __init__(self, counter: _Optional[_Union[Counter, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class ListCounterEventsRequest(_message.Message):
+    __slots__ = ("counter_type", "series", "period", "page_size", "page_token")
+    COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    counter_type: CounterType
+    series: str
+    period: str
+    page_size: int
+    page_token: str
+    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., series: _Optional[str] = ..., period: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCounterEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[CounterEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[CounterEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CounterEvent(_message.Message):
+    __slots__ = ("event_id", "counter_type", "series", "period", "kind", "previous_value", "new_value", "first_value", "last_value", "reason", "key_id", "idempotency_key", "create_time")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NEW_VALUE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    LAST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    counter_type: CounterType
+    series: str
+    period: str
+    kind: CounterEventKind
+    previous_value: int
+    new_value: int
+    first_value: int
+    last_value: int
+    reason: str
+    key_id: str
+    idempotency_key: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, event_id: _Optional[str] = ..., counter_type: _Optional[_Union[CounterType, str]] = ..., series: _Optional[str] = ..., period: _Optional[str] = ..., kind: _Optional[_Union[CounterEventKind, str]] = ..., previous_value: _Optional[int] = ..., new_value: _Optional[int] = ..., first_value: _Optional[int] = ..., last_value: _Optional[int] = ..., reason: _Optional[str] = ..., key_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class VoidNumbersRequest(_message.Message):
+    __slots__ = ("counter_type", "series", "period", "first_value", "last_value", "reason")
+    COUNTER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    FIRST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    LAST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    counter_type: CounterType
+    series: str
+    period: str
+    first_value: int
+    last_value: int
+    reason: str
+    def __init__(self, counter_type: _Optional[_Union[CounterType, str]] = ..., series: _Optional[str] = ..., period: _Optional[str] = ..., first_value: _Optional[int] = ..., last_value: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class VoidNumbersResponse(_message.Message):
+    __slots__ = ("numbers", "event")
+    NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    numbers: _containers.RepeatedScalarFieldContainer[str]
+    event: CounterEvent
+    def __init__(self, numbers: _Optional[_Iterable[str]] = ..., event: _Optional[_Union[CounterEvent, _Mapping]] = ...) -> None: ...

@@ -75,6 +75,16 @@ class CounterServiceStub:
                 request_serializer=arcus_dot_counters_dot_v1_dot_counters__pb2.UpdateCounterRequest.SerializeToString,
                 response_deserializer=arcus_dot_counters_dot_v1_dot_counters__pb2.Counter.FromString,
                 _registered_method=True)
+        self.ListCounterEvents = channel.unary_unary(
+                '/arcus.counters.v1.CounterService/ListCounterEvents',
+                request_serializer=arcus_dot_counters_dot_v1_dot_counters__pb2.ListCounterEventsRequest.SerializeToString,
+                response_deserializer=arcus_dot_counters_dot_v1_dot_counters__pb2.ListCounterEventsResponse.FromString,
+                _registered_method=True)
+        self.VoidNumbers = channel.unary_unary(
+                '/arcus.counters.v1.CounterService/VoidNumbers',
+                request_serializer=arcus_dot_counters_dot_v1_dot_counters__pb2.VoidNumbersRequest.SerializeToString,
+                response_deserializer=arcus_dot_counters_dot_v1_dot_counters__pb2.VoidNumbersResponse.FromString,
+                _registered_method=True)
 
 
 class CounterServiceServicer:
@@ -141,6 +151,23 @@ class CounterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCounterEvents(self, request, context):
+        """The audit trail a migration signs off on, oldest first: who moved which counter from
+        what to what, when, and under which idempotency key; every number issued or voided.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VoidNumbers(self, request, context):
+        """Records that issued numbers were never used (the caller's document failed), with a
+        reason, so that every gap is accounted for. Never changes current_value; a voided
+        number is never issued again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CounterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +200,16 @@ def add_CounterServiceServicer_to_server(servicer, server):
                     servicer.UpdateCounter,
                     request_deserializer=arcus_dot_counters_dot_v1_dot_counters__pb2.UpdateCounterRequest.FromString,
                     response_serializer=arcus_dot_counters_dot_v1_dot_counters__pb2.Counter.SerializeToString,
+            ),
+            'ListCounterEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCounterEvents,
+                    request_deserializer=arcus_dot_counters_dot_v1_dot_counters__pb2.ListCounterEventsRequest.FromString,
+                    response_serializer=arcus_dot_counters_dot_v1_dot_counters__pb2.ListCounterEventsResponse.SerializeToString,
+            ),
+            'VoidNumbers': grpc.unary_unary_rpc_method_handler(
+                    servicer.VoidNumbers,
+                    request_deserializer=arcus_dot_counters_dot_v1_dot_counters__pb2.VoidNumbersRequest.FromString,
+                    response_serializer=arcus_dot_counters_dot_v1_dot_counters__pb2.VoidNumbersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -348,6 +385,60 @@ class CounterService:
             '/arcus.counters.v1.CounterService/UpdateCounter',
             arcus_dot_counters_dot_v1_dot_counters__pb2.UpdateCounterRequest.SerializeToString,
             arcus_dot_counters_dot_v1_dot_counters__pb2.Counter.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCounterEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arcus.counters.v1.CounterService/ListCounterEvents',
+            arcus_dot_counters_dot_v1_dot_counters__pb2.ListCounterEventsRequest.SerializeToString,
+            arcus_dot_counters_dot_v1_dot_counters__pb2.ListCounterEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VoidNumbers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arcus.counters.v1.CounterService/VoidNumbers',
+            arcus_dot_counters_dot_v1_dot_counters__pb2.VoidNumbersRequest.SerializeToString,
+            arcus_dot_counters_dot_v1_dot_counters__pb2.VoidNumbersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,15 @@ class CounterServiceStub:
     prefix, suffix, padding, and reset while no number was ever issued from it
     (FAILED_PRECONDITION COUNTER_IN_USE after). Never changes a value. Audited.
     """
+    ListCounterEvents: _grpc.UnaryUnaryMultiCallable[_counters_pb2.ListCounterEventsRequest, _counters_pb2.ListCounterEventsResponse]
+    """The audit trail a migration signs off on, oldest first: who moved which counter from
+    what to what, when, and under which idempotency key; every number issued or voided.
+    """
+    VoidNumbers: _grpc.UnaryUnaryMultiCallable[_counters_pb2.VoidNumbersRequest, _counters_pb2.VoidNumbersResponse]
+    """Records that issued numbers were never used (the caller's document failed), with a
+    reason, so that every gap is accounted for. Never changes current_value; a voided
+    number is never issued again.
+    """
 
 @_typing.type_check_only
 class CounterServiceAsyncStub(CounterServiceStub):
@@ -110,6 +119,15 @@ class CounterServiceAsyncStub(CounterServiceStub):
     """Changes the format of a (counter_type, series) for the numbers issued from then on:
     prefix, suffix, padding, and reset while no number was ever issued from it
     (FAILED_PRECONDITION COUNTER_IN_USE after). Never changes a value. Audited.
+    """
+    ListCounterEvents: _aio.UnaryUnaryMultiCallable[_counters_pb2.ListCounterEventsRequest, _counters_pb2.ListCounterEventsResponse]  # type: ignore[assignment]
+    """The audit trail a migration signs off on, oldest first: who moved which counter from
+    what to what, when, and under which idempotency key; every number issued or voided.
+    """
+    VoidNumbers: _aio.UnaryUnaryMultiCallable[_counters_pb2.VoidNumbersRequest, _counters_pb2.VoidNumbersResponse]  # type: ignore[assignment]
+    """Records that issued numbers were never used (the caller's document failed), with a
+    reason, so that every gap is accounted for. Never changes current_value; a voided
+    number is never issued again.
     """
 
 class CounterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -185,6 +203,27 @@ class CounterServiceServicer(metaclass=_abc_1.ABCMeta):
         """Changes the format of a (counter_type, series) for the numbers issued from then on:
         prefix, suffix, padding, and reset while no number was ever issued from it
         (FAILED_PRECONDITION COUNTER_IN_USE after). Never changes a value. Audited.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCounterEvents(
+        self,
+        request: _counters_pb2.ListCounterEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_counters_pb2.ListCounterEventsResponse, _abc.Awaitable[_counters_pb2.ListCounterEventsResponse]]:
+        """The audit trail a migration signs off on, oldest first: who moved which counter from
+        what to what, when, and under which idempotency key; every number issued or voided.
+        """
+
+    @_abc_1.abstractmethod
+    def VoidNumbers(
+        self,
+        request: _counters_pb2.VoidNumbersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_counters_pb2.VoidNumbersResponse, _abc.Awaitable[_counters_pb2.VoidNumbersResponse]]:
+        """Records that issued numbers were never used (the caller's document failed), with a
+        reason, so that every gap is accounted for. Never changes current_value; a voided
+        number is never issued again.
         """
 
 def add_CounterServiceServicer_to_server(servicer: CounterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
