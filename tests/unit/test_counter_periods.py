@@ -419,3 +419,122 @@ def test_the_words_of_a_date_past_the_last_fiscal_year():
     assert [(v.field, v.description, v.reason) for v in error.violations] == [
         ("document_date", "falls in a fiscal year after FY9999", "DATE_INVALID")
     ]
+
+
+# Voids and events.
+
+VOID = domain.VoidRequest("invoice", "EU", "2025", 101, 104, "document failed")
+
+
+def test_a_void_of_issued_numbers_passes_across_issues():
+    domain.check_voidable(VOID, issued=[(95, 102), (103, 103), (104, 110)], voided=[(90, 100)])
+
+
+def test_values_never_issued_are_named_as_runs():
+    with pytest.raises(FailedPrecondition) as caught:
+        domain.check_voidable(VOID, issued=[(102, 102)], voided=[])
+    assert caught.value.reason == "NUMBER_NOT_ISSUED"
+    assert caught.value.metadata == {"values": "101, 103-104", "count": "3"}
+    assert caught.value.message == (
+        "3 of these invoice series 'EU' numbers of 2025 were never issued by IssueNumbers "
+        "(not yet, or skipped by an advance): 101, 103-104"
+    )
+
+
+def test_values_voided_before_are_named_and_issuing_is_checked_first():
+    with pytest.raises(FailedPrecondition) as caught:
+        domain.check_voidable(VOID, issued=[(100, 110)], voided=[(104, 106), (90, 101)])
+    assert caught.value.reason == "NUMBER_ALREADY_VOIDED"
+    assert caught.value.metadata == {"values": "101, 104", "count": "2"}
+    assert caught.value.message == (
+        "2 of these invoice series 'EU' numbers of 2025 are voided already: 101, 104"
+    )
+    with pytest.raises(FailedPrecondition) as caught:
+        domain.check_voidable(VOID, issued=[(101, 103)], voided=[(101, 101)])
+    assert caught.value.reason == "NUMBER_NOT_ISSUED"
+
+
+def test_a_long_list_of_runs_is_cut_after_twenty():
+    many = domain.VoidRequest("po", "", "", 1, 100, "x")
+    with pytest.raises(FailedPrecondition) as caught:
+        domain.check_voidable(many, issued=[(v, v) for v in range(2, 101, 2)], voided=[])
+    values = caught.value.metadata["values"]
+    assert values.startswith("1, 3, 5") and values.endswith("39, ...")
+    assert caught.value.metadata["count"] == "50"
+    assert "of the po numbers" not in caught.value.message
+    assert caught.value.message.startswith("50 of these po numbers were never issued")
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "reason", "expected"),
+    [
+        (1, 1000, "x", []),
+        (0, 5, "x", [("first_value", "VALUE_OUT_OF_RANGE")]),
+        (5, 4, "x", [("last_value", "VALUE_OUT_OF_RANGE")]),
+        (1, 1001, "x", [("last_value", "TOO_MANY_NUMBERS")]),
+        (1, 1, " \t", [("reason", "REASON_REQUIRED")]),
+        (1, 1, "x" * 500, []),
+        (1, 1, "x" * 501, [("reason", "REASON_TOO_LONG")]),
+    ],
+)
+def test_what_a_void_must_say(first, last, reason, expected):
+    violations = Violations()
+    domain.check_void(domain.VoidRequest("po", "", "", first, last, reason), violations)
+    assert [(v.field, v.reason) for v in violations.items] == expected
+
+
+def test_the_words_of_void_refusals():
+    violations = Violations()
+    domain.check_void(domain.VoidRequest("po", "a b", "Q1", 7, 2000, ""), violations)
+    assert [v.description for v in violations.items] == [
+        "voids at most 1000 numbers at once; 7..2000 is 1994",
+        "is required: say why the numbers were never used",
+        "must be 1..40 characters of A-Z a-z 0-9 . _ -; got 'a b'",
+        'must be a year "2025", a month "2025-06" or a fiscal year "FY2025"; got \'Q1\'',
+    ]
+    violations = Violations()
+    domain.check_void(domain.VoidRequest("po", "", "", 0, 0, "x" * 501), violations)
+    assert [v.description for v in violations.items] == [
+        "must be 1 or more",
+        "must be at most 500 characters, got 501",
+    ]
+    violations = Violations()
+    domain.check_void(domain.VoidRequest("po", "", "", 9, 8, "x"), violations)
+    assert violations.items[0].description == "must be first_value (9) or more, got 8"
+
+
+def test_a_void_is_audited_without_moving_the_value():
+    change = domain.void_change(VOID, 4711, 7, T0)
+    assert change == domain.CounterChange(
+        "invoice", "void", 4711, 4711, 7, T0, "EU", "2025", "document failed", 101, 104
+    )
+    padded = domain.VoidRequest("po", "", "", 1, 1, "  jammed \n")
+    assert domain.void_change(padded, 3, None, T0).reason == "jammed"
+
+
+def test_events_name_their_kind_and_value_before():
+    event = domain.Event(1, "po", "", "", "create", None, 5, None, None, "", None, None, T0)
+    assert (event.kind, event.previous_value) == ("created", 0)
+    assert [domain.EVENT_KINDS[a] for a in ("advance", "issue", "void", "update")] == [
+        "advanced", "issued", "voided", "updated",
+    ]  # fmt: skip
+
+
+def test_runs_extend_at_any_place_and_are_cut_after_exactly_twenty():
+    def named(values: list[int], last: int) -> str:
+        request = domain.VoidRequest("po", "", "", 1, last, "x")
+        issued = [(v, v) for v in range(1, last + 1) if v not in values]
+        with pytest.raises(FailedPrecondition) as caught:
+            domain.check_voidable(request, issued=issued, voided=[])
+        return caught.value.metadata["values"]
+
+    assert named([1, 3, 5, 6], 7) == "1, 3, 5-6"
+    twenty = list(range(1, 40, 2))
+    assert named(twenty, 40).endswith("37, 39")
+    assert named([*twenty, 41], 42).endswith("37, 39, ...")
+
+
+def test_void_refusals_name_their_fields():
+    violations = Violations()
+    domain.check_void(domain.VoidRequest("po", "a b", "Q1", 1, 1, "x"), violations)
+    assert [v.field for v in violations.items] == ["series", "period"]

@@ -102,3 +102,26 @@ def test_a_token_changed_by_characters_outside_its_alphabet_is_refused(change):
     token = tokens.encode("advances", acme, [123456789, "", "", 7])
     with pytest.raises(InvalidArgument):
         tokens.decode("advances", acme, change(token), list)
+
+
+def test_a_sealed_position_opens_to_itself_and_shows_nothing_of_it():
+    tokens = PageTokens(b"k" * 32)
+    values = [0, 1, 2, 12345, 2**32, 2**53 + 7, 2**63 - 1, 2**64 - 1]
+    sealed = [tokens.seal(v) for v in values]
+    assert [tokens.unseal(s) for s in sealed] == values
+    assert all(0 <= s < 2**64 for s in sealed)
+    assert sealed[1] - sealed[0] != 1 and sealed[2] - sealed[1] != 1  # neighbours scatter
+    assert PageTokens(b"j" * 32).seal(12345) != tokens.seal(12345)  # keyed
+
+
+@pytest.mark.parametrize("sealed", [-1, 2**64])
+def test_a_number_no_seal_made_is_an_invalid_token(sealed):
+    with pytest.raises(InvalidArgument):
+        PageTokens(b"k" * 32).unseal(sealed)
+
+
+def test_the_seal_is_the_one_tokens_already_hold():
+    """A fixed vector: tokens handed out before a restart open after it."""
+    tokens = PageTokens(b"k" * 32)
+    assert tokens.seal(12345) == 6532847031163546488
+    assert tokens.seal(tokens.unseal(0)) == 0  # 0 is a sealed value like any other
