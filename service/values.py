@@ -9,6 +9,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import iso4217
+
 from service.errors import Violations
 
 MAX_CENTS = 10**15 - 1  # 9,999,999,999,999.99: sums of many stay far inside int64
@@ -50,8 +52,13 @@ def format_cents(cents: int) -> str:
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
+MIN_RATE, MAX_RATE = Decimal("0.000001"), Decimal(1_000_000)
+MAX_RATE_DIGITS = 10
+
+
 def parse_rate(text: str, violations: Violations, field: str) -> Decimal | None:
-    """A positive exchange rate with at most 10 decimals, e.g. "1.0825"."""
+    """An exchange rate: a positive decimal like "1.0825", within 1e-6..1e6, with at most
+    10 significant digits (what rate feeds publish; more is a unit mistake or noise)."""
     match = _RATE.fullmatch(text)
     if not match or Decimal(text) == 0:
         violations.add(
@@ -60,7 +67,21 @@ def parse_rate(text: str, violations: Violations, field: str) -> Decimal | None:
             "EXCHANGE_RATE_INVALID",
         )
         return None
-    return Decimal(text)
+    rate = Decimal(text)
+    if not MIN_RATE <= rate <= MAX_RATE:
+        violations.add(
+            field, f"must be within 0.000001..1000000; got {text}", "EXCHANGE_RATE_OUT_OF_RANGE"
+        )
+        return None
+    digits = len(rate.normalize().as_tuple().digits)
+    if digits > MAX_RATE_DIGITS:
+        violations.add(
+            field,
+            f"must have at most {MAX_RATE_DIGITS} significant digits; {text} has {digits}",
+            "EXCHANGE_RATE_TOO_PRECISE",
+        )
+        return None
+    return rate
 
 
 def convert(cents: int, rate: Decimal) -> int:
@@ -100,10 +121,21 @@ def parse_time_zone(text: str, violations: Violations, field: str) -> str | None
     return None
 
 
+# The currencies of ISO 4217's current table (the iso4217 package follows SIX's
+# publications), less its units that are no currency: precious metals, SDRs, bond-market
+# units, the testing and "no currency" codes (those without minor units).
+CURRENCIES = frozenset(c.code for c in iso4217.Currency if c.exponent is not None)
+
+
 def parse_currency(text: str, violations: Violations, field: str) -> str | None:
     if not _CURRENCY.fullmatch(text):
         violations.add(
             field, f'must be an ISO 4217 code like "USD"; got {shown(text)}', "CURRENCY_INVALID"
+        )
+        return None
+    if text not in CURRENCIES:
+        violations.add(
+            field, f"{text} is no currency of ISO 4217's current table", "CURRENCY_UNKNOWN"
         )
         return None
     return text

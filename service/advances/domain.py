@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from service.entities.settings import EntitySettings
 from service.errors import FailedPrecondition, NotFound, Violations
-from service.values import MAX_CENTS, convert, format_cents
+from service.values import MAX_CENTS, convert, format_cents, format_rate
 
 DRAFT, POSTED = "draft", "posted"
 PARTIALLY_APPLIED, FULLY_APPLIED, REVERSED = "partially_applied", "fully_applied", "reversed"
@@ -182,11 +182,21 @@ def check_fields(
         )
     check_currency(f, base_currency or settings.base_currency, violations)
     for index, item in enumerate(f.items):
-        if item.txn_amount and convert(item.txn_amount, f.rate()) > MAX_CENTS:
+        if not item.txn_amount:
+            continue
+        base = convert(item.txn_amount, f.rate())
+        if base > MAX_CENTS:
             violations.add(
                 f"advance.items[{index}].txn_amount",
                 f"its base amount at this exchange rate would pass {format_cents(MAX_CENTS)}",
                 "AMOUNT_TOO_LARGE",
+            )
+        elif base == 0:
+            violations.add(
+                f"advance.items[{index}].txn_amount",
+                f"its base amount at this exchange rate rounds to 0.00: "
+                f"{format_cents(item.txn_amount)} x {format_rate(f.rate())}",
+                "BASE_AMOUNT_ZERO",
             )
 
 

@@ -22,6 +22,8 @@ from service.errors import (
 )
 from service.pagination import PageTokens, invalid_page_token, page_size
 
+# The reason on the counter's audit row when a supplied number moves it.
+SUPPLIED_NUMBER = "supplied advance number"
 ADVANCE_COUNTER = "ar_advance"
 PAGE_KIND = "advances"
 # A FULL page stops before page_size once its advances, rendered, reach this many bytes
@@ -86,9 +88,10 @@ class Advances:
     def create(
         self, principal: Principal, fields: AdvanceFields, advance_number: str, state: str
     ) -> Advance:
-        """Creates an advance from fields that have passed parsing. Its number comes
-        from the AR advance counter (in this transaction, so a failed create burns
-        none) unless one is supplied."""
+        """Creates an advance from fields that have passed parsing. A POSTED one is
+        numbered from the AR advance counter (in this transaction, so a failed create
+        burns none) unless one is supplied; a DRAFT is numbered when submitted. A supplied
+        number written in the counter's format and above it advances the counter to it."""
         tenant = principal.tenant
 
         def create(conn: Connection) -> Advance:
@@ -106,26 +109,36 @@ class Advances:
             created = advances.get(key)
             assert created is not None
             if advance_number:
+                self.counters.advance_to_supplied(
+                    principal, ADVANCE_COUNTER, advance_number, SUPPLIED_NUMBER
+                )
                 return created
-            # Numbered last: the AR advance counter's row is locked from here to the
-            # commit, so concurrent creates of the entity queue only for this short tail.
-            issued = self.counters.issue_if_any(principal, ADVANCE_COUNTER)
-            if issued is None:
+            if created.state == domain.DRAFT:
                 return created
-            [number] = issued.numbers
-            try:
-                advances.set_number(key, number)
-            except NumberTaken:
-                raise FailedPrecondition(
-                    "ADVANCE_COUNTER_BEHIND",
-                    f"the AR advance counter issued {number!r}, which an existing advance "
-                    "already has: advance the COUNTER_TYPE_AR_ADVANCE counter past the "
-                    "migrated numbers",
-                    metadata={"advance_number": number},
-                ) from None
-            return replace(created, advance_number=number)
+            number = self._number(principal, advances, key)
+            return created if number is None else replace(created, advance_number=number)
 
         return self.uow.run(create)
+
+    def _number(self, principal: Principal, advances: AdvanceRepository, key: int) -> str | None:
+        """Numbers the advance from the AR advance counter, if the entity has one. Called
+        last in its transaction: the counter's row is locked from here to the commit, so
+        concurrent callers of the entity queue only for this short tail."""
+        issued = self.counters.issue_if_any(principal, ADVANCE_COUNTER)
+        if issued is None:
+            return None
+        [number] = issued.numbers
+        try:
+            advances.set_number(key, number)
+        except NumberTaken:
+            raise FailedPrecondition(
+                "ADVANCE_COUNTER_BEHIND",
+                f"the AR advance counter issued {number!r}, which an existing advance "
+                "already has: advance the COUNTER_TYPE_AR_ADVANCE counter past the "
+                "migrated numbers",
+                metadata={"advance_number": number},
+            ) from None
+        return number
 
     def get(self, tenant: Tenant, key: int) -> Advance:
         advance = self.uow.run(
@@ -218,11 +231,16 @@ class Advances:
         self.uow.run(delete)
 
     def submit(self, principal: Principal, key: int) -> Advance:
+        """DRAFT -> POSTED, numbered now from the AR advance counter unless it has a number
+        (supplied, or given by the first version, which numbered drafts)."""
         return self._change(
             principal,
             key,
             lambda advance, settings, now: domain.submitted(
                 advance, settings, principal.key_id, now
+            ),
+            then=lambda advances, after: (
+                None if after.advance_number else self._number(principal, advances, key)
             ),
         )
 
@@ -258,10 +276,15 @@ class Advances:
         )
 
     def _change(
-        self, principal: Principal, key: int, transition: Transition, etag: str = ""
+        self,
+        principal: Principal,
+        key: int,
+        transition: Transition,
+        etag: str = "",
+        then: Callable[[AdvanceRepository, Advance], object] | None = None,
     ) -> Advance:
         """Locks the advance, lets the pure `transition` decide what it becomes, saves
-        that, and returns it as stored."""
+        that (and does `then` with it, in the same transaction), and returns it as stored."""
         tenant = principal.tenant
 
         def change(conn: Connection) -> Advance:
@@ -270,6 +293,8 @@ class Advances:
             after = transition(before, settings, _now())
             advances = AdvanceRepository(conn, tenant)
             advances.save(before, after)
+            if then is not None:
+                then(advances, after)
             stored = advances.get(key)
             assert stored is not None
             return stored

@@ -204,6 +204,7 @@ class AdvanceRequest:
     reset: str | None = None  # None: not given (NEVER when the series is created)
     validate_only: bool = False
     expected_current_value: int | None = None
+    reason: str = ""  # why, for the audit trail (set by the service, not by callers)
 
 
 @dataclass(frozen=True)
@@ -352,19 +353,19 @@ class CounterChange:
     last_value: int | None = None
 
 
-def change_of(result: AdvanceResult, api_key_id: int | None) -> CounterChange:
+def change_of(result: AdvanceResult, api_key_id: int | None, reason: str = "") -> CounterChange:
     """The audit row of an AdvanceResult that changed its counter."""
     c = result.counter
     if result.created:
         assert c.create_time is not None
         return CounterChange(
             c.counter_type, "create", None, c.current_value, api_key_id, c.create_time,
-            c.series, c.period,
+            c.series, c.period, reason,
         )  # fmt: skip
     assert c.update_time is not None
     return CounterChange(
         c.counter_type, "advance", result.previous_value, c.current_value, api_key_id,
-        c.update_time, c.series, c.period,
+        c.update_time, c.series, c.period, reason,
     )  # fmt: skip
 
 
@@ -633,3 +634,53 @@ def void_change(
         request.series, request.period, request.reason.strip(), request.first_value,
         request.last_value,
     )  # fmt: skip
+
+
+# Numbers written in a counter's format, read back (a migration's supplied numbers).
+
+_TOKEN_GROUPS = {"{YYYY}": "y4", "{YY}": "y2", "{MM}": "mm", "{FY}": "fy"}
+_TOKEN_DIGITS = {"y4": r"[0-9]{4}", "y2": r"[0-9]{2}", "mm": r"0[1-9]|1[0-2]", "fy": r"[0-9]{4}"}
+
+
+def _number_pattern(f: Format) -> re.Pattern[str]:
+    """A pattern of the numbers `f` writes: prefix, at least `padding` digits, suffix, each
+    date token a named group (a token used twice must repeat its value)."""
+    seen: set[str] = set()
+
+    def affix(text: str) -> str:
+        parts = []
+        for piece in re.split(r"(\{YYYY\}|\{YY\}|\{MM\}|\{FY\})", text):
+            name = _TOKEN_GROUPS.get(piece)
+            if name is None:
+                parts.append(re.escape(piece))
+            elif name in seen:
+                parts.append(f"(?P={name})")
+            else:
+                seen.add(name)
+                parts.append(f"(?P<{name}>{_TOKEN_DIGITS[name]})")
+        return "".join(parts)
+
+    prefix = affix(f.prefix)
+    return re.compile(f"{prefix}(?P<value>[0-9]{{{f.padding},18}}){affix(f.suffix)}")
+
+
+def read_number(f: Format, number: str) -> tuple[str, int] | None:
+    """The period and value of `number` when it is written in format `f` and its period
+    can be told from it (a yearly counter's number must show its year, a monthly one's its
+    year and month, a fiscal one's its fiscal year); None otherwise."""
+    match = _number_pattern(f).fullmatch(number)
+    if match is None:
+        return None
+    groups = match.groupdict()
+    value = int(groups["value"])
+    year = groups.get("y4") or (f"20{groups['y2']}" if groups.get("y2") else None)
+    period: str | None = ""
+    if f.reset == YEARLY:
+        period = year
+    elif f.reset == MONTHLY:
+        period = f"{year}-{groups['mm']}" if year and groups.get("mm") else None
+    elif f.reset == FISCAL_YEARLY:
+        period = f"FY{groups['fy']}" if groups.get("fy") else None
+    if period is None or period in ("0000", "FY0000"):  # 18 digits at most: within int64
+        return None
+    return period, value

@@ -29,6 +29,7 @@ from service.counters.domain import (
     counter_not_found,
     date_out_of_range,
     format_change,
+    read_number,
     type_rank,
     updated,
     void_change,
@@ -356,6 +357,23 @@ class Counters:
 
         return self.uow.run(void)
 
+    def advance_to_supplied(
+        self, principal: Principal, counter_type: str, number: str, reason: str
+    ) -> AdvanceResult | None:
+        """When `number` (supplied by a caller, such as a migrated document's) is written
+        in the format of the type's main series and lies above its period's value, advances
+        that counter to it, audited with `reason`; None when it has another form. Run inside
+        the caller's unit of work, it changes nothing if that one fails."""
+        found = self.uow.run(lambda conn: CounterRepository(conn, principal.tenant).series(
+            counter_type, ""
+        ))  # fmt: skip
+        read = None if found is None else read_number(found.format, number)
+        if read is None:
+            return None
+        period, value = read
+        request = AdvanceRequest(counter_type, value, period=period, reason=reason)
+        return self.advance(principal, request)
+
     def events_page(
         self,
         tenant: Tenant,
@@ -454,7 +472,7 @@ class _Batch:
                 made = shown[key] = result.counter
                 assert made.create_time is not None and made.update_time is not None
                 values[key] = Stored(made.current_value, made.create_time, made.update_time)
-                changes.append(change_of(result, self.key_id))
+                changes.append(change_of(result, self.key_id, request.reason))
         if write:
             self._write(seen, _Seen(series, values), changes)
         return outcomes, _Seen(series, values)

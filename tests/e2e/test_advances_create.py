@@ -1,11 +1,12 @@
 """CreateAdvance and GetAdvance end to end, on SQLite and PostgreSQL."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import grpc
 import pytest
 from arcus.counters.v1 import counters_pb2 as cpb
 from arcus.receivables.v1 import advances_pb2 as pb
+from sqlalchemy import select, update
 
 from service.db import models
 from tests.advances import (
@@ -249,6 +250,43 @@ def test_half_up_rounding(client):
             "advance.payment_information.currency.exchange_rate",
             "EXCHANGE_RATE_MUST_BE_ONE",
         ),
+        *(
+            (
+                payload(
+                    paymentInformation={
+                        "paymentDate": "2024-06-13",
+                        "receiptDate": "2024-06-13",
+                        "paymentMethod": "PAYMENT_METHOD_CASH",
+                        "currency": currency,
+                    },
+                    items=[item("100.00")],
+                ),
+                f"advance.{path}",
+                reason,
+            )
+            for currency, path, reason in [
+                (
+                    {"txnCurrency": "XYZ", "exchangeRate": "2"},
+                    "payment_information.currency.txn_currency",
+                    "CURRENCY_UNKNOWN",
+                ),
+                (
+                    {"txnCurrency": "EUR", "exchangeRate": "0.0000000001"},
+                    "payment_information.currency.exchange_rate",
+                    "EXCHANGE_RATE_OUT_OF_RANGE",
+                ),
+                (
+                    {"txnCurrency": "EUR", "exchangeRate": "1.0825000001"},
+                    "payment_information.currency.exchange_rate",
+                    "EXCHANGE_RATE_TOO_PRECISE",
+                ),
+                (
+                    {"txnCurrency": "JPY", "exchangeRate": "0.000001"},
+                    "items[0].txn_amount",
+                    "BASE_AMOUNT_ZERO",
+                ),
+            ]
+        ),
         (payload(description="x" * 1001), "advance.description", "TEXT_TOO_LONG"),
         (payload(customer={"id": "C\n1"}), "advance.customer.id", "TEXT_NOT_PRINTABLE"),
         (payload(advanceNumber="A" * 65), "advance.advance_number", "TEXT_TOO_LONG"),
@@ -366,17 +404,47 @@ def test_a_supplied_number_is_used_and_must_be_unique(client, channel, key, data
     assert count_rows(database, models.Advance) == 1
 
 
+def test_a_supplied_number_in_the_counters_format_advances_it(client, channel, key, database):
+    """Migrated advances loaded in any order: the counter follows the highest, audited."""
+    current = _advance_counter(channel, key)
+    for number in ("ADV-0042", "ADV-0050", "ADV-0045", "LEGACY-9999", "ADV-77"):
+        assert client.create(payload(advanceNumber=number)).advance_number == number
+    assert current() == 50  # "LEGACY-9999" and "ADV-77" (3 digits short) are another form
+    assert client.create().advance_number == "ADV-0051"
+    with database.connect() as conn:
+        moved = conn.execute(
+            select(models.CounterEvent.old_value, models.CounterEvent.new_value)
+            .where(models.CounterEvent.reason == "supplied advance number")
+            .order_by(models.CounterEvent.id)
+        ).all()
+    assert [tuple(row) for row in moved] == [(41, 42), (42, 50)]
+
+
 def test_an_issued_number_already_taken_rolls_back_and_burns_nothing(
     client, channel, key, database
 ):
-    current = _advance_counter(channel, key)
-    client.create(payload(advanceNumber="ADV-0042"))  # migrated, counter not advanced past it
+    # A yearly counter whose numbers do not show their year: a supplied number cannot be
+    # placed in a period, so it is stored as given and the counter stays where it was.
+    from arcus.counters.v1 import counters_pb2_grpc
+
+    counters = counters_pb2_grpc.CounterServiceStub(channel)
+    year = str(datetime.now(UTC).year)
+    counters.AdvanceCounter(
+        cpb.AdvanceCounterRequest(
+            counter_type=cpb.COUNTER_TYPE_AR_ADVANCE, advance_to=41, prefix="ADV-", padding=4,
+            reset=cpb.COUNTER_RESET_YEARLY, period=year,
+        ),
+        metadata=auth(key),
+    )  # fmt: skip
+    client.create(payload(advanceNumber="ADV-0042"))
     error = client.create_fails(payload())
     assert error.code == grpc.StatusCode.FAILED_PRECONDITION
     assert error.info.reason == "ADVANCE_COUNTER_BEHIND"
-    assert current() == 41  # the number issued inside the failed create was rolled back
-    _advance_counter(channel, key, 42)
-    assert client.create().advance_number == "ADV-0043"
+    current = counters.GetCounter(
+        cpb.GetCounterRequest(counter_type=cpb.COUNTER_TYPE_AR_ADVANCE, period=year),
+        metadata=auth(key),
+    )
+    assert current.current_value == 41  # the number issued in the failed create rolled back
 
 
 def test_numbers_are_per_entity_and_mode(channel, keys, database):
@@ -443,3 +511,38 @@ def test_every_dimension_round_trips(client):
     as_json = json_format.MessageToDict(created.items[0].dimensions)
     assert as_json == {name: {"id": f"{name}-1", "name": name.title()} for name in dimensions}
     assert client.get(created.key).items[0].dimensions == created.items[0].dimensions
+
+
+def test_a_draft_is_numbered_when_submitted_and_a_deleted_draft_burns_nothing(
+    client, channel, key, database
+):
+    current = _advance_counter(channel, key)
+    draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))
+    gone = client.create(payload(state="ADVANCE_STATE_DRAFT"))
+    assert (draft.advance_number, gone.advance_number, current()) == ("", "", 41)
+    client.DeleteAdvance(pb.DeleteAdvanceRequest(key=gone.key))
+    posted = client.SubmitAdvance(pb.SubmitAdvanceRequest(key=draft.key))
+    assert (posted.advance_number, current()) == ("ADV-0042", 42)
+    assert client.get(draft.key).advance_number == "ADV-0042"
+    assert client.create().advance_number == "ADV-0043"  # created POSTED: numbered at once
+
+
+def test_a_draft_numbered_by_the_first_version_keeps_its_number(client, channel, key, database):
+    """The first version numbered drafts at create; submitting one does not number it again."""
+    current = _advance_counter(channel, key)
+    draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))
+    with database.begin() as conn:  # as the first version left it
+        conn.execute(
+            update(models.Advance)
+            .where(models.Advance.id == int(draft.key))
+            .values(advance_number="ADV-0007")
+        )
+    posted = client.SubmitAdvance(pb.SubmitAdvanceRequest(key=draft.key))
+    assert (posted.advance_number, current()) == ("ADV-0007", 41)
+
+
+def test_a_supplied_draft_number_is_kept_through_submit(client, channel, key):
+    current = _advance_counter(channel, key)
+    draft = client.create(payload(state="ADVANCE_STATE_DRAFT", advanceNumber="OLD-1"))
+    assert client.SubmitAdvance(pb.SubmitAdvanceRequest(key=draft.key)).advance_number == "OLD-1"
+    assert current() == 41

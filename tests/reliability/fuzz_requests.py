@@ -206,10 +206,10 @@ def cents_of(text: str) -> int:
 
 
 def _rate(data: st.DataObject) -> str:
-    whole = data.draw(st.integers(0, 20), label="rate")
-    digits = data.draw(st.text("0123456789", min_size=0, max_size=10), label="rate digits")
-    if whole == 0 and not digits.strip("0"):
-        digits = digits + "1"
+    """A valid rate: 1..20 with up to 8 decimals (at most 10 significant digits, and no
+    line's base amount rounds to 0.00)."""
+    whole = data.draw(st.integers(1, 20), label="rate")
+    digits = data.draw(st.text("0123456789", min_size=0, max_size=8), label="rate digits")
     return f"{whole}.{digits}" if digits else str(whole)
 
 

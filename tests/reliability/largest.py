@@ -47,7 +47,7 @@ def largest_advance() -> apb.Advance:
             financial_entity=apb.FinancialEntity(id=wide(100)),
             currency=apb.Currency(
                 txn_currency="EUR",
-                exchange_rate="1.0000000001",
+                exchange_rate="0.1000000001",  # 10 decimals, 10 significant digits
                 exchange_rate_date="2024-06-13",
                 exchange_rate_type_id=wide(100),
             ),

@@ -179,3 +179,24 @@ def test_merge_takes_only_the_named_attributes_from_the_patch():
     patch = AdvanceFields(description="new", reference_number="R2", customer_id="X")
     merged = domain.merge(current, patch, {"description"})
     assert merged == replace(current, description="new")
+
+
+def test_a_line_whose_base_amount_rounds_to_zero_is_refused():
+    f = complete(
+        items=(line(10000), line(1)), txn_currency="EUR", exchange_rate=Decimal("0.000001")
+    )
+    assert checked(f, EntitySettings()) == [
+        FieldViolation(
+            "advance.items[0].txn_amount",
+            "its base amount at this exchange rate rounds to 0.00: 100.00 x 0.000001",
+            "BASE_AMOUNT_ZERO",
+        ),
+        FieldViolation(
+            "advance.items[1].txn_amount",
+            "its base amount at this exchange rate rounds to 0.00: 0.01 x 0.000001",
+            "BASE_AMOUNT_ZERO",
+        ),
+    ]
+    # Half a cent rounds up: the line keeps a base amount.
+    half = complete(items=(line(1),), txn_currency="EUR", exchange_rate=Decimal("0.5"))
+    assert checked(half, EntitySettings()) == []

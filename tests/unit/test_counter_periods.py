@@ -538,3 +538,35 @@ def test_void_refusals_name_their_fields():
     violations = Violations()
     domain.check_void(domain.VoidRequest("po", "a b", "Q1", 1, 1, "x"), violations)
     assert [v.field for v in violations.items] == ["series", "period"]
+
+
+# Supplied numbers read back in a counter's format.
+
+
+@pytest.mark.parametrize(
+    ("fmt", "number", "read"),
+    [
+        (Format("ADV-", 4), "ADV-0042", ("", 42)),
+        (Format("ADV-", 4), "ADV-123456", ("", 123456)),
+        (Format("ADV-", 4), "ADV-042", None),  # fewer digits than the padding
+        (Format("ADV-", 4), "ADV-00x2", None),
+        (Format("ADV-", 4), "XADV-0042", None),
+        (Format("A.", 1, "-B"), "A.7-B", ("", 7)),  # literal dots are literal
+        (Format("A.", 1, "-B"), "AX7-B", None),
+        (Format("INV/{YYYY}/", 5, "", "yearly"), "INV/2025/04711", ("2025", 4711)),
+        (Format("INV{YY}-", 3, "", "yearly"), "INV25-017", ("2025", 17)),
+        (Format("ADV-", 4, "", "yearly"), "ADV-0042", None),  # no year: no period
+        (Format("{YYYY}-{MM}/", 2, "", "monthly"), "2025-06/07", ("2025-06", 7)),
+        (Format("{YYYY}-{MM}/", 2, "", "monthly"), "2025-13/07", None),
+        (Format("{YYYY}/", 2, "", "monthly"), "2025/07", None),  # no month
+        (Format("SO-{FY}-", 3, "", "fiscal_yearly"), "SO-2026-120", ("FY2026", 120)),
+        (Format("SO-{YYYY}-", 3, "", "fiscal_yearly"), "SO-2026-120", None),
+        (Format("{YYYY}{YYYY}-", 1), "20252025-3", ("", 3)),  # a repeated token repeats
+        (Format("{YYYY}{YYYY}-", 1), "20252026-3", None),
+        (Format("{YYYY}/", 1, "", "yearly"), "0000/3", None),
+        (Format("N", 1), "N" + "9" * 19, None),  # past int64
+        (Format("N", 1), "N9223372036854775807", None),  # 19 digits: more than 18
+    ],
+)
+def test_a_supplied_number_is_read_back_only_in_its_counters_format(fmt, number, read):
+    assert domain.read_number(fmt, number) == read

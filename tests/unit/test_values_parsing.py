@@ -75,7 +75,32 @@ def test_a_bad_rate_is_reported_with_what_was_sent_cut_short():
         ],
     )
     assert reported(parse_rate, "0.0000000000")[1][0].reason == "EXCHANGE_RATE_INVALID"
-    assert reported(parse_rate, "123456789.0123456789") == (Decimal("123456789.0123456789"), [])
+
+
+@pytest.mark.parametrize(
+    "text", ["0.000001", "1000000", "1.0825", "0.0001234567", "123456.7890", "1.5000000000"]
+)
+def test_rates_within_range_and_ten_significant_digits_pass(text):
+    assert reported(parse_rate, text) == (Decimal(text), [])
+
+
+@pytest.mark.parametrize(
+    ("text", "description", "reason"),
+    [
+        ("0.0000001", "must be within 0.000001..1000000; got 0.0000001",
+         "EXCHANGE_RATE_OUT_OF_RANGE"),
+        ("1000000.1", "must be within 0.000001..1000000; got 1000000.1",
+         "EXCHANGE_RATE_OUT_OF_RANGE"),
+        ("0.0000000001", "must be within 0.000001..1000000; got 0.0000000001",
+         "EXCHANGE_RATE_OUT_OF_RANGE"),
+        ("1.0123456789", "must have at most 10 significant digits; 1.0123456789 has 11",
+         "EXCHANGE_RATE_TOO_PRECISE"),
+        ("123456.78901", "must have at most 10 significant digits; 123456.78901 has 11",
+         "EXCHANGE_RATE_TOO_PRECISE"),
+    ],
+)  # fmt: skip
+def test_rates_out_of_range_or_too_precise_are_refused(text, description, reason):
+    assert reported(parse_rate, text) == (None, [FieldViolation("f", description, reason)])
 
 
 def test_convert_rounds_half_up_to_whole_cents():
@@ -104,9 +129,19 @@ def test_a_bad_date_is_reported_with_what_was_sent():
     )
 
 
-@pytest.mark.parametrize("text", ["USD", "EUR", "JPY"])
-def test_currency_codes_are_three_capital_letters(text):
+@pytest.mark.parametrize("text", ["USD", "EUR", "JPY", "BHD", "CHF", "VES"])
+def test_currency_codes_are_those_of_iso_4217(text):
     assert reported(parse_currency, text) == (text, [])
+
+
+@pytest.mark.parametrize("text", ["XYZ", "ABC", "XAU", "XXX", "XTS", "DEM"])
+def test_three_letters_no_currency_has_are_unknown(text):
+    """Made up, precious metals, testing and no-currency codes, or withdrawn (DEM)."""
+    assert reported(parse_currency, text) == (
+        None,
+        [FieldViolation("f", f"{text} is no currency of ISO 4217's current table",
+                        "CURRENCY_UNKNOWN")],
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("text", ["usd", "US", "USDX", "", "U$D"])
