@@ -142,10 +142,22 @@ class Advance:
 
 @dataclass(frozen=True)
 class Filters:
-    """Which advances a listing shows ("" for any)."""
+    """Which advances a listing shows ("" or None for any); all must hold."""
 
     customer_id: str = ""
     state: str = ""
+    advance_number: str = ""
+    reference_number: str = ""
+    payment_date_from: date | None = None  # inclusive
+    payment_date_to: date | None = None  # inclusive
+
+    def written(self) -> list[str]:
+        """The filters as text, for page tokens: a token serves only the filters it was
+        made for."""
+        return [
+            self.customer_id, self.state, self.advance_number, self.reference_number,
+            str(self.payment_date_from or ""), str(self.payment_date_to or ""),
+        ]  # fmt: skip
 
 
 @dataclass(frozen=True)

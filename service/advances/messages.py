@@ -337,6 +337,43 @@ def only_key(raw: str) -> int:
     return key
 
 
+def only_number(raw: str) -> str:
+    violations = Violations()
+    number = check_identifier(raw, violations, "advance_number", 64)
+    violations.raise_if_any()
+    return number
+
+
+def one_of_key_and_number() -> None:
+    violations = Violations()
+    violations.add(
+        "advance_number", "give the key or the advance number, not both", "ONE_OF_KEY_OR_NUMBER"
+    )
+    violations.raise_if_any()
+
+
+def list_filters(request: pb.ListAdvancesRequest, violations: Violations) -> domain.Filters:
+    def day(raw: str, field: str) -> date | None:
+        return parse_date(raw, violations, field) if raw else None
+
+    filters = domain.Filters(
+        customer_id=check_identifier(request.customer_id, violations, "customer_id"),
+        state=state_filter(request.state, violations),
+        advance_number=check_identifier(request.advance_number, violations, "advance_number", 64),
+        reference_number=check_identifier(request.reference_number, violations, "reference_number"),
+        payment_date_from=day(request.payment_date_from, "payment_date_from"),
+        payment_date_to=day(request.payment_date_to, "payment_date_to"),
+    )
+    start, end = filters.payment_date_from, filters.payment_date_to
+    if start is not None and end is not None and end < start:
+        violations.add(
+            "payment_date_to",
+            f"must be on or after payment_date_from ({start}); got {end}",
+            "DATE_RANGE_INVALID",
+        )
+    return filters
+
+
 def state_filter(value: int, violations: Violations) -> str:
     return enum_name(pb.AdvanceState, value, violations, "state") or ""
 

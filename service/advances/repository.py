@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Date,
     Row,
     Table,
     bindparam,
@@ -344,14 +345,33 @@ class AdvanceRepository:
     @staticmethod
     def _filtered(filters: Filters) -> ColumnElement[bool]:
         condition = _MINE
+        c = _ADVANCES.c
         if filters.customer_id:
-            condition &= _ADVANCES.c.customer_id == bindparam("b_customer_id")
+            condition &= c.customer_id == bindparam("b_customer_id")
         if filters.state:
-            condition &= _ADVANCES.c.state == bindparam("b_state")
+            condition &= c.state == bindparam("b_state")
+        if filters.advance_number:
+            condition &= c.advance_number == bindparam("b_advance_number")
+        if filters.reference_number:
+            condition &= c.reference_number == bindparam("b_reference_number")
+        if filters.payment_date_from is not None:
+            condition &= c.payment_date >= bindparam("b_from", type_=Date())
+        if filters.payment_date_to is not None:
+            condition &= c.payment_date <= bindparam("b_to", type_=Date())
         return condition
 
     def _filter_params(self, filters: Filters) -> dict[str, Any]:
-        return {**self.mine, "b_customer_id": filters.customer_id, "b_state": filters.state}
+        return {
+            **self.mine, "b_customer_id": filters.customer_id, "b_state": filters.state,
+            "b_advance_number": filters.advance_number,
+            "b_reference_number": filters.reference_number,
+            "b_from": filters.payment_date_from, "b_to": filters.payment_date_to,
+        }  # fmt: skip
+
+    def key_of_number(self, advance_number: str) -> int | None:
+        """The key of the advance with this number (unique per tenant)."""
+        found = self.conn.execute(_NUMBER_TAKEN, {**self.mine, "b_number": advance_number})
+        return found.scalar_one_or_none()
 
     def page_keys(self, filters: Filters, after: int, limit: int) -> list[int]:
         """Keys after `after`, in order: an index range scan however deep the page."""

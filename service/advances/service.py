@@ -19,6 +19,7 @@ from service.errors import (
     Aborted,
     AlreadyExists,
     FailedPrecondition,
+    NotFound,
 )
 from service.pagination import PageTokens, invalid_page_token, page_size
 
@@ -140,6 +141,21 @@ class Advances:
             ) from None
         return number
 
+    def get_by_number(self, tenant: Tenant, advance_number: str) -> Advance:
+        def get(conn: Connection) -> Advance | None:
+            advances = AdvanceRepository(conn, tenant)
+            key = advances.key_of_number(advance_number)
+            return None if key is None else advances.get(key)
+
+        advance = self.uow.run(get, read_only=True)
+        if advance is None:
+            raise NotFound(
+                "ADVANCE_NOT_FOUND",
+                f"no advance with number {advance_number!r}",
+                metadata={"advance_number": advance_number},
+            )
+        return advance
+
     def get(self, tenant: Tenant, key: int) -> Advance:
         advance = self.uow.run(
             lambda conn: AdvanceRepository(conn, tenant).get(key), read_only=True
@@ -168,14 +184,14 @@ class Advances:
         after, counted = 0, None
         if position is not None:
             if (
-                len(position) != 4
-                or not all(type(n) is int for n in (position[0], position[3]))  # not bool
+                len(position) != 2 + len(filters.written())
+                or not all(type(n) is int for n in (position[0], position[-1]))  # not bool
                 or not 0 <= position[0] <= domain.MAX_KEY
-                or not 0 <= position[3] <= domain.MAX_KEY
-                or position[1:3] != [filters.customer_id, filters.state]
+                or not 0 <= position[-1] <= domain.MAX_KEY
+                or position[1:-1] != filters.written()
             ):
                 raise invalid_page_token()
-            after, counted = position[0], position[3]
+            after, counted = position[0], position[-1]
 
         def page_of(conn: Connection) -> tuple[list[int], list[Any], bool, int]:
             advances = AdvanceRepository(conn, tenant)
@@ -191,9 +207,7 @@ class Advances:
 
         page, rendered, more, total = self.uow.run(page_of, read_only=True)
         token = (
-            self.tokens.encode(
-                PAGE_KIND, tenant, [page[-1], filters.customer_id, filters.state, total]
-            )
+            self.tokens.encode(PAGE_KIND, tenant, [page[-1], *filters.written(), total])
             if more
             else ""
         )

@@ -5,7 +5,7 @@ from arcus.receivables.v1 import advances_pb2_grpc
 from google.protobuf.empty_pb2 import Empty
 
 from service.advances import messages
-from service.advances.domain import Advance, Filters
+from service.advances.domain import Advance
 from service.advances.service import Advances
 from service.errors import Violations
 from service.rpc.context import current_principal
@@ -26,15 +26,19 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
         return messages.full(self.advances.create(current_principal(), fields, number, state))
 
     def GetAdvance(self, request: pb.GetAdvanceRequest, context: object) -> pb.Advance:
-        key = messages.only_key(request.key)
-        return messages.full(self.advances.get(current_principal().tenant, key))
+        tenant = current_principal().tenant
+        if request.advance_number and not request.key:
+            number = messages.only_number(request.advance_number)
+            return messages.full(self.advances.get_by_number(tenant, number))
+        if request.advance_number:
+            messages.one_of_key_and_number()
+        return messages.full(self.advances.get(tenant, messages.only_key(request.key)))
 
     def ListAdvances(
         self, request: pb.ListAdvancesRequest, context: object
     ) -> pb.ListAdvancesResponse:
         violations = Violations()
-        customer_id = check_identifier(request.customer_id, violations, "customer_id")
-        filters = Filters(customer_id, messages.state_filter(request.state, violations))
+        filters = messages.list_filters(request, violations)
         full = messages.full_view(request.view, violations)
         violations.raise_if_any()
         page = self.advances.list_page(

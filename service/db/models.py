@@ -180,6 +180,9 @@ class Advance(Base):
         Index(None, "entity_id", "mode", "id"),
         Index(None, "entity_id", "mode", "customer_id", "id"),
         Index(None, "entity_id", "mode", "state", "id"),
+        # ListAdvances' lookups: by reference number, by payment date.
+        Index(None, "entity_id", "mode", "reference_number", "id"),
+        Index(None, "entity_id", "mode", "payment_date", "id"),
         CheckConstraint("mode IN ('live', 'test')", name="mode"),
         CheckConstraint(
             "state IN ('draft', 'posted', 'partially_applied', 'fully_applied', 'reversed')",

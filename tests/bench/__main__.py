@@ -458,7 +458,7 @@ async def list_pages(
     after, filled = await asyncio.to_thread(fill_advances, url, rows)
     # The token the service gives for that position (its format is the service's own).
     tokens = PageTokens(load_secret(UnitOfWork(make_engine(url, pool_size=1)), PAGE_TOKENS))
-    deep_token = tokens.encode(ADVANCES_PAGE_KIND, Tenant("bulk", "live"), [after, "", "", rows])
+    deep_token = tokens.encode(ADVANCES_PAGE_KIND, Tenant("bulk", "live"), [after, *[""] * 6, rows])
     first = apb.ListAdvancesRequest(page_size=100, view=apb.ADVANCE_VIEW_FULL)
     deep = apb.ListAdvancesRequest(page_size=100, view=apb.ADVANCE_VIEW_FULL, page_token=deep_token)
     page = await advances.ListAdvances(deep, metadata=metadata)

@@ -21,6 +21,7 @@ from tests.advances import Client, payload
 from tests.support import auth
 
 S = pb.AdvanceState
+NO_FILTERS = [""] * 6  # a token's filters: customer, state, number, reference, from, to
 FULL, BASIC = pb.ADVANCE_VIEW_FULL, pb.ADVANCE_VIEW_BASIC
 
 
@@ -117,16 +118,25 @@ def _unsigned(position):
     [
         ({"page_size": -1}, "page_size", "PAGE_SIZE_NEGATIVE"),
         ({"page_token": "nonsense"}, "page_token", "PAGE_TOKEN_INVALID"),
-        ({"page_token": _unsigned([1, "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
-        ({"page_token": _forged(["1", "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
-        ({"page_token": _forged([-5, "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
-        ({"page_token": _forged([2**70, "", "", 0])}, "page_token", "PAGE_TOKEN_INVALID"),
-        ({"page_token": _forged([1, "", "", -1])}, "page_token", "PAGE_TOKEN_INVALID"),
-        ({"page_token": _forged([1, "", "", True])}, "page_token", "PAGE_TOKEN_INVALID"),
-        ({"page_token": _forged([1, "", ""])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _unsigned([1, *NO_FILTERS, 0])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged(["1", *NO_FILTERS, 0])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([-5, *NO_FILTERS, 0])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([2**70, *NO_FILTERS, 0])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([1, *NO_FILTERS, -1])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([1, *NO_FILTERS, True])}, "page_token", "PAGE_TOKEN_INVALID"),
+        ({"page_token": _forged([1, *NO_FILTERS])}, "page_token", "PAGE_TOKEN_INVALID"),
         ({"state": 77}, "state", "ENUM_VALUE_UNKNOWN"),
         ({"view": 9}, "view", "ENUM_VALUE_UNKNOWN"),
         ({"customer_id": "x" * 101}, "customer_id", "TEXT_TOO_LONG"),
+        ({"advance_number": "x" * 65}, "advance_number", "TEXT_TOO_LONG"),
+        ({"reference_number": "a\x00b"}, "reference_number", "TEXT_NOT_PRINTABLE"),
+        ({"payment_date_from": "2024-13-01"}, "payment_date_from", "DATE_INVALID"),
+        ({"payment_date_to": "June"}, "payment_date_to", "DATE_INVALID"),
+        (
+            {"payment_date_from": "2024-06-02", "payment_date_to": "2024-06-01"},
+            "payment_date_to",
+            "DATE_RANGE_INVALID",
+        ),
     ],
 )
 def test_list_rejects_bad_requests(client, database, request_fields, field, reason):
@@ -207,3 +217,62 @@ def test_500_concurrent_creates_get_500_distinct_gapless_numbers(server, key, da
     assert len(numbers) == len(set(numbers)) == threads * per_thread
     values = sorted(int(n.removeprefix("ADV-")) for n in numbers)
     assert values == list(range(1001, 1001 + threads * per_thread))  # no gap, no duplicate
+
+
+def _info(day: str) -> dict[str, str]:
+    return {"paymentDate": day, "receiptDate": day, "paymentMethod": "PAYMENT_METHOD_CASH"}
+
+
+def test_list_finds_by_number_reference_and_payment_dates_combined(client):
+    made = {
+        "a": client.create(payload(advanceNumber="OLD-1", referenceNumber="R-1",
+                                   paymentInformation=_info("2024-06-01"))),
+        "b": client.create(payload(referenceNumber="R-1", paymentInformation=_info("2024-06-15"))),
+        "c": client.create(payload(referenceNumber="R-2", paymentInformation=_info("2024-06-30"),
+                                   customer={"id": "C-9"})),
+        "d": client.create(payload(referenceNumber="R-1", paymentInformation=_info("2024-07-01"))),
+    }  # fmt: skip
+    key = {name: advance.key for name, advance in made.items()}
+
+    def found(**request):
+        return [k for k in list_all(client, page_size=1, **request)[0]]
+
+    def names(*wanted):
+        return sorted((key[n] for n in wanted), key=int)
+
+    assert found(advance_number="OLD-1") == [key["a"]]
+    assert found(reference_number="R-1") == names("a", "b", "d")
+    assert found(payment_date_from="2024-06-15") == names("b", "c", "d")
+    assert found(payment_date_to="2024-06-15") == names("a", "b")  # inclusive
+    assert found(payment_date_from="2024-06-01", payment_date_to="2024-06-30") == names(
+        "a", "b", "c"
+    )
+    assert found(reference_number="R-1", payment_date_from="2024-06-02") == names("b", "d")
+    assert found(reference_number="R-2", customer_id="C-9", payment_date_to="2024-06-30") == [
+        key["c"]
+    ]
+    assert found(advance_number="NONE") == []
+    page = client.ListAdvances(pb.ListAdvancesRequest(page_size=1, reference_number="R-1"))
+    assert page.total_size == 3
+    error = client.fails(
+        "ListAdvances",
+        pb.ListAdvancesRequest(page_token=page.next_page_token, reference_number="R-2"),
+    )
+    assert error.violations == {"page_token": "PAGE_TOKEN_INVALID"}
+
+
+def test_get_advance_by_its_number(client, keys, channel):
+    made = client.create(payload(advanceNumber="LEGACY-0042"))
+    assert client.GetAdvance(pb.GetAdvanceRequest(advance_number="LEGACY-0042")) == made
+    error = client.fails("GetAdvance", pb.GetAdvanceRequest(advance_number="LEGACY-0043"))
+    assert (error.code, error.info.reason) == (grpc.StatusCode.NOT_FOUND, "ADVANCE_NOT_FOUND")
+    assert error.info.metadata["advance_number"] == "LEGACY-0043"
+    error = client.fails(
+        "GetAdvance", pb.GetAdvanceRequest(key=made.key, advance_number="LEGACY-0042")
+    )
+    assert error.violations == {"advance_number": "ONE_OF_KEY_OR_NUMBER"}
+    error = client.fails("GetAdvance", pb.GetAdvanceRequest(advance_number="a\nb"))
+    assert error.violations == {"advance_number": "TEXT_NOT_PRINTABLE"}
+    stranger = Client(channel, keys.create("globex"))
+    error = stranger.fails("GetAdvance", pb.GetAdvanceRequest(advance_number="LEGACY-0042"))
+    assert error.code == grpc.StatusCode.NOT_FOUND

@@ -519,6 +519,8 @@ class World:
     def _get_advance(self, data: st.DataObject) -> apb.GetAdvanceRequest:
         state = data.draw(st.sampled_from(["DRAFT", "POSTED", "APPLIED"]))
         made = self.applied(data, 1) if state == "APPLIED" else self.advance(data, state)
+        if made.advance_number and data.draw(st.booleans(), label="by number"):
+            return apb.GetAdvanceRequest(advance_number=made.advance_number)
         return apb.GetAdvanceRequest(key=made.key)
 
     def _list_advances(self, data: st.DataObject) -> apb.ListAdvancesRequest:
@@ -531,6 +533,15 @@ class World:
             request.customer_id = made.customer.id
         if data.draw(st.booleans(), label="by state"):
             request.state = made.state
+        if data.draw(st.booleans(), label="by number"):
+            request.advance_number = made.advance_number
+        if data.draw(st.booleans(), label="by reference"):
+            request.reference_number = made.reference_number
+        paid = date.fromisoformat(made.payment_information.payment_date)
+        if data.draw(st.booleans(), label="paid from"):
+            request.payment_date_from = str(paid - timedelta(days=data.draw(st.integers(0, 9))))
+        if data.draw(st.booleans(), label="paid to"):
+            request.payment_date_to = str(paid + timedelta(days=data.draw(st.integers(0, 9))))
         if data.draw(st.booleans(), label="second page"):
             second = advance_body(
                 data, apb.AdvanceState.Name(made.state).removeprefix("ADVANCE_STATE_")

@@ -276,24 +276,34 @@ class CreateAdvanceRequest(_message.Message):
     def __init__(self, advance: _Optional[_Union[Advance, _Mapping]] = ...) -> None: ...
 
 class GetAdvanceRequest(_message.Message):
-    __slots__ = ("key",)
+    __slots__ = ("key", "advance_number")
     KEY_FIELD_NUMBER: _ClassVar[int]
+    ADVANCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     key: str
-    def __init__(self, key: _Optional[str] = ...) -> None: ...
+    advance_number: str
+    def __init__(self, key: _Optional[str] = ..., advance_number: _Optional[str] = ...) -> None: ...
 
 class ListAdvancesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "customer_id", "state", "view")
+    __slots__ = ("page_size", "page_token", "customer_id", "state", "view", "advance_number", "reference_number", "payment_date_from", "payment_date_to")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     VIEW_FIELD_NUMBER: _ClassVar[int]
+    ADVANCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_DATE_FROM_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_DATE_TO_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     customer_id: str
     state: AdvanceState
     view: AdvanceView
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., customer_id: _Optional[str] = ..., state: _Optional[_Union[AdvanceState, str]] = ..., view: _Optional[_Union[AdvanceView, str]] = ...) -> None: ...
+    advance_number: str
+    reference_number: str
+    payment_date_from: str
+    payment_date_to: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., customer_id: _Optional[str] = ..., state: _Optional[_Union[AdvanceState, str]] = ..., view: _Optional[_Union[AdvanceView, str]] = ..., advance_number: _Optional[str] = ..., reference_number: _Optional[str] = ..., payment_date_from: _Optional[str] = ..., payment_date_to: _Optional[str] = ...) -> None: ...
 
 class ListAdvancesResponse(_message.Message):
     __slots__ = ("advances", "next_page_token", "total_size")
