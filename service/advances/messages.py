@@ -337,6 +337,18 @@ def only_key(raw: str) -> int:
     return key
 
 
+MAX_BATCH = 100
+
+
+def check_batch_size(size: int) -> None:
+    if not 1 <= size <= MAX_BATCH:
+        violations = Violations()
+        violations.add(
+            "requests", f"must hold 1..{MAX_BATCH} advances, got {size}", "BATCH_SIZE_OUT_OF_RANGE"
+        )
+        violations.raise_if_any()
+
+
 def only_number(raw: str) -> str:
     violations = Violations()
     number = check_identifier(raw, violations, "advance_number", 64)

@@ -20,6 +20,8 @@ from service.errors import (
     AlreadyExists,
     FailedPrecondition,
     NotFound,
+    ServiceError,
+    TransientConflict,
 )
 from service.pagination import PageTokens, invalid_page_token, page_size
 
@@ -78,6 +80,23 @@ def number_exists(advance_number: str) -> AlreadyExists:
 Transition = Callable[[Advance, EntitySettings, datetime], Advance]
 
 
+@dataclass(frozen=True)
+class NewAdvance:
+    """One advance to create: parsed fields, supplied number ("" for none), state."""
+
+    fields: AdvanceFields
+    advance_number: str
+    state: str
+    validate_only: bool = False
+
+
+class _Undone(Exception):
+    """Raised inside a savepoint to undo a create that was only validated."""
+
+    def __init__(self, advance: Advance) -> None:
+        self.advance = advance
+
+
 class Advances:
     """The advances' use cases; numbers come from the counters' service."""
 
@@ -87,39 +106,76 @@ class Advances:
         self.counters = counters
 
     def create(
-        self, principal: Principal, fields: AdvanceFields, advance_number: str, state: str
+        self,
+        principal: Principal,
+        fields: AdvanceFields,
+        advance_number: str,
+        state: str,
+        validate_only: bool = False,
     ) -> Advance:
         """Creates an advance from fields that have passed parsing. A POSTED one is
         numbered from the AR advance counter (in this transaction, so a failed create
         burns none) unless one is supplied; a DRAFT is numbered when submitted. A supplied
-        number written in the counter's format and above it advances the counter to it."""
-        tenant = principal.tenant
+        number written in the counter's format and above it advances the counter to it.
+        With `validate_only`, all of that is done in a savepoint and undone."""
+        [outcome] = self.create_many(
+            principal, [NewAdvance(fields, advance_number, state, validate_only)]
+        )
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-        def create(conn: Connection) -> Advance:
-            settings = load_settings(conn, tenant.entity_id)
-            new = domain.created(
-                fields, advance_number or None, state, settings, principal.key_id, _now()
-            )
-            advances = AdvanceRepository(conn, tenant)
-            if advance_number and advances.number_taken(advance_number):
-                raise number_exists(advance_number)
-            try:
-                key = advances.insert(new)
-            except NumberTaken:  # a concurrent create took it since the check above
-                raise number_exists(advance_number) from None
-            created = advances.get(key)
-            assert created is not None
-            if advance_number:
-                self.counters.advance_to_supplied(
-                    principal, ADVANCE_COUNTER, advance_number, SUPPLIED_NUMBER
-                )
-                return created
-            if created.state == domain.DRAFT:
-                return created
-            number = self._number(principal, advances, key)
-            return created if number is None else replace(created, advance_number=number)
+    def create_many(
+        self, principal: Principal, items: list["NewAdvance | Exception"]
+    ) -> list[Advance | Exception]:
+        """Each item created in turn, in one transaction, each in a savepoint of its own:
+        an item that fails (or only validates) leaves nothing, and the others go on. An
+        Exception among `items` (it failed parsing) is its own outcome."""
 
-        return self.uow.run(create)
+        def create_all(conn: Connection) -> list[Advance | Exception]:
+            outcomes: list[Advance | Exception] = []
+            for item in items:
+                if isinstance(item, Exception):
+                    outcomes.append(item)
+                    continue
+                try:
+                    with self.uow.savepoint():
+                        made = self._create(conn, principal, item)
+                        if item.validate_only:
+                            raise _Undone(made)
+                    outcomes.append(made)
+                except _Undone as undone:
+                    outcomes.append(undone.advance)
+                except TransientConflict:
+                    raise  # the unit of work runs the whole call again
+                except ServiceError as error:
+                    outcomes.append(error)
+            return outcomes
+
+        return self.uow.run(create_all)
+
+    def _create(self, conn: Connection, principal: Principal, item: "NewAdvance") -> Advance:
+        tenant, number = principal.tenant, item.advance_number
+        settings = load_settings(conn, tenant.entity_id)
+        new = domain.created(
+            item.fields, number or None, item.state, settings, principal.key_id, _now()
+        )
+        advances = AdvanceRepository(conn, tenant)
+        if number and advances.number_taken(number):
+            raise number_exists(number)
+        try:
+            key = advances.insert(new)
+        except NumberTaken:  # a concurrent create took it since the check above
+            raise number_exists(number) from None
+        created = advances.get(key)
+        assert created is not None
+        if number:
+            self.counters.advance_to_supplied(principal, ADVANCE_COUNTER, number, SUPPLIED_NUMBER)
+            return created
+        if created.state == domain.DRAFT:
+            return created
+        issued = self._number(principal, advances, key)
+        return created if issued is None else replace(created, advance_number=issued)
 
     def _number(self, principal: Principal, advances: AdvanceRepository, key: int) -> str | None:
         """Numbers the advance from the AR advance counter, if the entity has one. Called

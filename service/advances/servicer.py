@@ -4,11 +4,13 @@ from arcus.receivables.v1 import advances_pb2 as pb
 from arcus.receivables.v1 import advances_pb2_grpc
 from google.protobuf.empty_pb2 import Empty
 
+from service import errors
 from service.advances import messages
 from service.advances.domain import Advance
-from service.advances.service import Advances
+from service.advances.service import Advances, NewAdvance
 from service.errors import Violations
 from service.rpc.context import current_principal
+from service.rpc.status import ok_status_proto, status_for
 from service.values import check_identifier, check_text, parse_amount
 
 
@@ -23,7 +25,30 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
 
     def CreateAdvance(self, request: pb.CreateAdvanceRequest, context: object) -> pb.Advance:
         fields, number, state = messages.parse_create(request.advance)
-        return messages.full(self.advances.create(current_principal(), fields, number, state))
+        created = self.advances.create(
+            current_principal(), fields, number, state, request.validate_only
+        )
+        return messages.full(created)
+
+    def BatchCreateAdvances(
+        self, request: pb.BatchCreateAdvancesRequest, context: object
+    ) -> pb.BatchCreateAdvancesResponse:
+        """Items are created in request order, in one transaction; an invalid item gets
+        its own error status and the others are still created."""
+        messages.check_batch_size(len(request.requests))
+        items: list[NewAdvance | Exception] = []
+        for item in request.requests:
+            try:
+                fields, number, state = messages.parse_create(item.advance)
+            except errors.InvalidArgument as error:
+                items.append(error)
+                continue
+            validate_only = request.validate_only or item.validate_only
+            items.append(NewAdvance(fields, number, state, validate_only))
+        outcomes = self.advances.create_many(current_principal(), items)
+        return pb.BatchCreateAdvancesResponse(
+            results=[_result(index, outcome) for index, outcome in enumerate(outcomes)]
+        )
 
     def GetAdvance(self, request: pb.GetAdvanceRequest, context: object) -> pb.Advance:
         tenant = current_principal().tenant
@@ -109,3 +134,12 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
         return messages.full(
             self.advances.unapply(current_principal(), key, invoice, application_key)
         )
+
+
+def _result(index: int, outcome: Advance | Exception) -> pb.CreateAdvanceResult:
+    if not isinstance(outcome, Exception):
+        return pb.CreateAdvanceResult(status=ok_status_proto(), advance=messages.full(outcome))
+    if isinstance(outcome, errors.InvalidArgument):
+        outcome = outcome.under(f"requests[{index}].")
+    where = f"BatchCreateAdvances item {index}"
+    return pb.CreateAdvanceResult(status=status_for(outcome, pb.DESCRIPTOR.package, where))

@@ -98,11 +98,16 @@ class UnitOfWork:
         unit = self._joined()
         if unit is None:
             raise RuntimeError("a savepoint needs a unit of work around it")
+        pending = len(unit.after_commit)
         try:
             with unit.conn.begin_nested():
                 yield unit.conn
         except DBAPIError as error:
+            del unit.after_commit[pending:]  # what it did is undone: nothing to report
             raise translate(error) from error
+        except BaseException:
+            del unit.after_commit[pending:]
+            raise
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """`callback()` once the outermost transaction has committed; never if it rolls

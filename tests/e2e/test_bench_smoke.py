@@ -26,6 +26,7 @@ def test_the_benchmark_harness_runs_every_scenario():
         "IssueNumbers, idempotent replay",
         "BatchAdvanceCounters, 50 items",
         "CreateAdvance, 3 lines, numbered",
+        "BatchCreateAdvances, 100 of those",
         "SQL baseline",
         "ListAdvances FULL, first page (2,000 advances)",
         "ListAdvances FULL, page past row 1,800",

@@ -135,6 +135,15 @@ def mutating_calls(world):
             ADVANCES + "CreateAdvance",
             apb.CreateAdvanceRequest(advance=advance_message(payload())),
         ),
+        "BatchCreateAdvances": (
+            ADVANCES + "BatchCreateAdvances",
+            apb.BatchCreateAdvancesRequest(
+                requests=[
+                    apb.CreateAdvanceRequest(advance=advance_message(payload())),
+                    apb.CreateAdvanceRequest(advance=apb.Advance()),  # fails alone
+                ]
+            ),
+        ),
         "UpdateAdvance": (
             ADVANCES + "UpdateAdvance",
             apb.UpdateAdvanceRequest(
@@ -166,7 +175,7 @@ def mutating_calls(world):
 
 MUTATING = [
     "AdvanceCounter", "BatchAdvanceCounters", "IssueNumbers", "UpdateCounter", "VoidNumbers",
-    "CreateAdvance", "UpdateAdvance",
+    "CreateAdvance", "BatchCreateAdvances", "UpdateAdvance",
     "DeleteAdvance", "SubmitAdvance", "ReverseAdvance", "ApplyAdvance", "UnapplyAdvance",
 ]  # fmt: skip
 

@@ -514,7 +514,17 @@ class World:
         body = advance_body(data, data.draw(st.sampled_from(["", "DRAFT", "POSTED"])))
         if data.draw(st.booleans(), label="own number"):
             body["advanceNumber"] = f"OWN-{uuid4().hex}"
-        return apb.CreateAdvanceRequest(advance=advance_message(body))
+        return apb.CreateAdvanceRequest(
+            advance=advance_message(body),
+            validate_only=data.draw(st.integers(0, 9), label="validate only?") == 0,
+        )
+
+    def _batch_create(self, data: st.DataObject) -> apb.BatchCreateAdvancesRequest:
+        size = data.draw(st.one_of(st.integers(1, 4), st.just(100)), label="batch size")
+        return apb.BatchCreateAdvancesRequest(
+            requests=[self._create(data) for _ in range(size)],
+            validate_only=data.draw(st.integers(0, 9), label="validate all?") == 0,
+        )
 
     def _get_advance(self, data: st.DataObject) -> apb.GetAdvanceRequest:
         state = data.draw(st.sampled_from(["DRAFT", "POSTED", "APPLIED"]))
@@ -649,6 +659,7 @@ class World:
         "ListCounterEvents": _list_events,
         "VoidNumbers": _void,
         "CreateAdvance": _create,
+        "BatchCreateAdvances": _batch_create,
         "GetAdvance": _get_advance,
         "ListAdvances": _list_advances,
         "UpdateAdvance": _update,

@@ -58,6 +58,7 @@ _COUNTER_NAME = (
 )  # fmt: skip
 CREATES: dict[str, tuple[Any, Any, Callable[[str], object]]] = {
     "CreateAdvance": (models.Advance, models.Advance.id, int),
+    "BatchCreateAdvances": (models.Advance, models.Advance.id, int),
     "AdvanceCounter": (models.Counter, _COUNTER_NAME, str),
     "BatchAdvanceCounters": (models.Counter, _COUNTER_NAME, str),
 }
@@ -99,10 +100,31 @@ def send(call, key: str, request: Message, idempotency_key: str | None):
 
 def check_answer(world: World, rpc: str, request: Message, response: bytes) -> list[str]:
     """What the OK answer says is what reads now return; the objects it created."""
+    if rpc == "CreateAdvance" and request.validate_only:  # type: ignore[attr-defined]
+        advance = apb.Advance.FromString(response)
+        with pytest.raises(grpc.RpcError):  # nothing was written
+            world.client.get(advance.key)
+        return []
     if rpc in ANSWER_ADVANCE:
         advance = apb.Advance.FromString(response)
         assert world.client.get(advance.key) == advance, f"{rpc} answered what is not stored"
         return [advance.key] if rpc == "CreateAdvance" else []
+    if rpc == "BatchCreateAdvances":
+        made = []
+        created = apb.BatchCreateAdvancesResponse.FromString(response)
+        items = request.requests  # type: ignore[attr-defined]
+        assert len(created.results) == len(items)
+        for item, outcome in zip(items, created.results, strict=True):
+            if outcome.status.code != 0:
+                assert outcome.status.code not in (2, 13), f"item UNKNOWN/INTERNAL: {outcome}"
+                from_status(outcome.status)
+            elif request.validate_only or item.validate_only:  # type: ignore[attr-defined]
+                with pytest.raises(grpc.RpcError):
+                    world.client.get(outcome.advance.key)
+            else:
+                assert world.client.get(outcome.advance.key) == outcome.advance
+                made.append(outcome.advance.key)
+        return made
     if rpc == "DeleteAdvance":
         with pytest.raises(grpc.RpcError) as caught:
             world.client.get(request.key)  # type: ignore[attr-defined]

@@ -46,6 +46,9 @@ def requests_on(owner_objects):
             counter_type=invoice, first_value=1, last_value=1, reason="stolen"
         ),
         "CreateAdvance": apb.CreateAdvanceRequest(),
+        "BatchCreateAdvances": apb.BatchCreateAdvancesRequest(
+            requests=[apb.CreateAdvanceRequest(advance=apb.Advance(advance_number="X"))]
+        ),
         "GetAdvance": apb.GetAdvanceRequest(key=key),
         "ListAdvances": apb.ListAdvancesRequest(),
         "UpdateAdvance": apb.UpdateAdvanceRequest(
@@ -156,6 +159,9 @@ def test_no_rpc_reaches_another_tenants_objects(
             assert list(cpb.ListCounterEventsResponse.FromString(raw).events) == []
         elif name == "ListAdvances":
             assert list(apb.ListAdvancesResponse.FromString(raw).advances) == []
+        elif name == "BatchCreateAdvances":
+            [created] = apb.BatchCreateAdvancesResponse.FromString(raw).results
+            assert created.status.code == 3  # FIELD_REQUIRED, as for anyone
         elif name == "BatchAdvanceCounters":
             [result] = cpb.BatchAdvanceCountersResponse.FromString(raw).results
             assert result.status.code == 3  # PREFIX_REQUIRED: no counter of theirs

@@ -39,6 +39,7 @@ def test_every_method_declares_the_scope_design_md_gives():
         "/arcus.counters.v1.CounterService/ListCounterEvents": "counters:read",
         "/arcus.counters.v1.CounterService/VoidNumbers": "counters:write",
         "/arcus.receivables.v1.AdvanceService/CreateAdvance": "advances:write",
+        "/arcus.receivables.v1.AdvanceService/BatchCreateAdvances": "advances:write",
         "/arcus.receivables.v1.AdvanceService/GetAdvance": "advances:read",
         "/arcus.receivables.v1.AdvanceService/ListAdvances": "advances:read",
         "/arcus.receivables.v1.AdvanceService/UpdateAdvance": "advances:write",

@@ -26,9 +26,10 @@ from arcus.auth.v1 import scopes_pb2 as arcus_dot_auth_dot_v1_dot_scopes__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#arcus/receivables/v1/advances.proto\x12\x14\x61rcus.receivables.v1\x1a\x1a\x61rcus/auth/v1/scopes.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x06\n\x07\x41\x64vance\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04href\x18\x03 \x01(\t\x12\x16\n\x0e\x61\x64vance_number\x18\x04 \x01(\t\x12\x30\n\x08\x63ustomer\x18\x05 \x01(\x0b\x32\x1e.arcus.receivables.v1.Customer\x12\x18\n\x10reference_number\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x31\n\x05state\x18\x08 \x01(\x0e\x32\".arcus.receivables.v1.AdvanceState\x12\x15\n\rtotal_entered\x18\t \x01(\t\x12\x19\n\x11txn_total_entered\x18\n \x01(\t\x12\x45\n\x13payment_information\x18\x0b \x01(\x0b\x32(.arcus.receivables.v1.PaymentInformation\x12=\n\x0f\x61\x64vance_summary\x18\x0c \x01(\x0b\x32$.arcus.receivables.v1.AdvanceSummary\x12:\n\ngl_account\x18\r \x01(\x0b\x32&.arcus.receivables.v1.AdvanceGlAccount\x12\x34\n\nattachment\x18\x0e \x01(\x0b\x32 .arcus.receivables.v1.Attachment\x12\x30\n\x05items\x18\x0f \x03(\x0b\x32!.arcus.receivables.v1.AdvanceLine\x12*\n\x05\x61udit\x18\x10 \x01(\x0b\x32\x1b.arcus.receivables.v1.Audit\x12\x0c\n\x04\x65tag\x18\x11 \x01(\t\x12\x15\n\rreversed_date\x18\x12 \x01(\t\x12\x37\n\x0c\x61pplications\x18\x13 \x03(\x0b\x32!.arcus.receivables.v1.Application\x12\x41\n\x16unapplied_applications\x18\x14 \x03(\x0b\x32!.arcus.receivables.v1.Application\"$\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x81\x03\n\x12PaymentInformation\x12\x14\n\x0cpayment_date\x18\x01 \x01(\t\x12\x14\n\x0creceipt_date\x18\x02 \x01(\t\x12;\n\x0epayment_method\x18\x03 \x01(\x0e\x32#.arcus.receivables.v1.PaymentMethod\x12?\n\x10\x66inancial_entity\x18\x04 \x01(\x0b\x32%.arcus.receivables.v1.FinancialEntity\x12\x30\n\x08\x63urrency\x18\x05 \x01(\x0b\x32\x1e.arcus.receivables.v1.Currency\x12\x12\n\ntotal_paid\x18\x06 \x01(\t\x12\x16\n\x0etxn_total_paid\x18\x07 \x01(\t\x12\x16\n\x0etotal_selected\x18\x08 \x01(\t\x12\x1a\n\x12txn_total_selected\x18\t \x01(\t\x12\x11\n\ttotal_due\x18\n \x01(\t\x12\x1c\n\x14total_txn_amount_due\x18\x0b \x01(\t\"\x1d\n\x0f\x46inancialEntity\x12\n\n\x02id\x18\x01 \x01(\t\"\x89\x01\n\x08\x43urrency\x12\x15\n\rbase_currency\x18\x01 \x01(\t\x12\x14\n\x0ctxn_currency\x18\x02 \x01(\t\x12\x1a\n\x12\x65xchange_rate_date\x18\x03 \x01(\t\x12\x1d\n\x15\x65xchange_rate_type_id\x18\x04 \x01(\t\x12\x15\n\rexchange_rate\x18\x05 \x01(\t\"\x1c\n\x0e\x41\x64vanceSummary\x12\n\n\x02id\x18\x01 \x01(\t\"a\n\x10\x41\x64vanceGlAccount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x41\n\x1dundeposited_gl_account_number\x18\x02 \x01(\tR\x1aundepositedGLAccountNumber\"\x18\n\nAttachment\x12\n\n\x02id\x18\x01 \x01(\t\"\x9c\x02\n\x0b\x41\x64vanceLine\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x13\n\x0bline_number\x18\x03 \x01(\x05\x12\x37\n\ngl_account\x18\x04 \x01(\x0b\x32#.arcus.receivables.v1.LineGlAccount\x12\x39\n\raccount_label\x18\x05 \x01(\x0b\x32\".arcus.receivables.v1.AccountLabel\x12\x12\n\ntxn_amount\x18\x06 \x01(\t\x12\x13\n\x0b\x62\x61se_amount\x18\x07 \x01(\t\x12\x0c\n\x04memo\x18\x08 \x01(\t\x12\x34\n\ndimensions\x18\t \x01(\x0b\x32 .arcus.receivables.v1.Dimensions\")\n\rLineGlAccount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"(\n\x0c\x41\x63\x63ountLabel\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x9c\x03\n\nDimensions\x12\x31\n\x08location\x18\x01 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12\x33\n\ndepartment\x18\x02 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12\x30\n\x07project\x18\x03 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12\x31\n\x08\x63ustomer\x18\x04 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12/\n\x06vendor\x18\x05 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12\x31\n\x08\x65mployee\x18\x06 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12-\n\x04item\x18\x07 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12.\n\x05\x63lass\x18\x08 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\"%\n\tDimension\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x92\x01\n\x05\x41udit\x12/\n\x0b\x63reate_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x03 \x01(\t\x12\x13\n\x0bmodified_by\x18\x04 \x01(\t\"\xf9\x01\n\x0b\x41pplication\x12\x16\n\x0einvoice_number\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\t\x12\x13\n\x0b\x62\x61se_amount\x18\x03 \x01(\t\x12\x14\n\x0c\x61pplied_date\x18\x04 \x01(\t\x12\x0b\n\x03key\x18\x05 \x01(\t\x12.\n\napply_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\napplied_by\x18\x07 \x01(\t\x12\x30\n\x0cunapply_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cunapplied_by\x18\t \x01(\t\"F\n\x14\x43reateAdvanceRequest\x12.\n\x07\x61\x64vance\x18\x01 \x01(\x0b\x32\x1d.arcus.receivables.v1.Advance\"8\n\x11GetAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x64vance_number\x18\x02 \x01(\t\"\x9b\x02\n\x13ListAdvancesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\".arcus.receivables.v1.AdvanceState\x12/\n\x04view\x18\x05 \x01(\x0e\x32!.arcus.receivables.v1.AdvanceView\x12\x16\n\x0e\x61\x64vance_number\x18\x06 \x01(\t\x12\x18\n\x10reference_number\x18\x07 \x01(\t\x12\x19\n\x11payment_date_from\x18\x08 \x01(\t\x12\x17\n\x0fpayment_date_to\x18\t \x01(\t\"t\n\x14ListAdvancesResponse\x12/\n\x08\x61\x64vances\x18\x01 \x03(\x0b\x32\x1d.arcus.receivables.v1.Advance\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"w\n\x14UpdateAdvanceRequest\x12.\n\x07\x61\x64vance\x18\x01 \x01(\x0b\x32\x1d.arcus.receivables.v1.Advance\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"1\n\x14\x44\x65leteAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"#\n\x14SubmitAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"I\n\x15ReverseAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x15\n\rreversed_date\x18\x02 \x01(\t\x12\x0c\n\x04memo\x18\x03 \x01(\t\"`\n\x13\x41pplyAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0einvoice_number\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\t\x12\x14\n\x0c\x61pplied_date\x18\x04 \x01(\t\"U\n\x15UnapplyAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0einvoice_number\x18\x02 \x01(\t\x12\x17\n\x0f\x61pplication_key\x18\x03 \x01(\t*\xc2\x01\n\x0c\x41\x64vanceState\x12\x1d\n\x19\x41\x44VANCE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41\x44VANCE_STATE_DRAFT\x10\x01\x12\x18\n\x14\x41\x44VANCE_STATE_POSTED\x10\x02\x12#\n\x1f\x41\x44VANCE_STATE_PARTIALLY_APPLIED\x10\x03\x12\x1f\n\x1b\x41\x44VANCE_STATE_FULLY_APPLIED\x10\x04\x12\x1a\n\x16\x41\x44VANCE_STATE_REVERSED\x10\x05*\xba\x01\n\rPaymentMethod\x12\x1e\n\x1aPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12 \n\x1cPAYMENT_METHOD_PRINTED_CHECK\x10\x01\x12\x1e\n\x1aPAYMENT_METHOD_CREDIT_CARD\x10\x02\x12\x16\n\x12PAYMENT_METHOD_EFT\x10\x03\x12\x17\n\x13PAYMENT_METHOD_CASH\x10\x04\x12\x16\n\x12PAYMENT_METHOD_ACH\x10\x05*Z\n\x0b\x41\x64vanceView\x12\x1c\n\x18\x41\x44VANCE_VIEW_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41\x44VANCE_VIEW_BASIC\x10\x01\x12\x15\n\x11\x41\x44VANCE_VIEW_FULL\x10\x02\x32\x84\x08\n\x0e\x41\x64vanceService\x12n\n\rCreateAdvance\x12*.arcus.receivables.v1.CreateAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12j\n\nGetAdvance\x12\'.arcus.receivables.v1.GetAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x14\x90\x02\x01\xa2\xbb\x18\radvances:read\x12{\n\x0cListAdvances\x12).arcus.receivables.v1.ListAdvancesRequest\x1a*.arcus.receivables.v1.ListAdvancesResponse\"\x14\x90\x02\x01\xa2\xbb\x18\radvances:read\x12n\n\rUpdateAdvance\x12*.arcus.receivables.v1.UpdateAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12g\n\rDeleteAdvance\x12*.arcus.receivables.v1.DeleteAdvanceRequest\x1a\x16.google.protobuf.Empty\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12n\n\rSubmitAdvance\x12*.arcus.receivables.v1.SubmitAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12p\n\x0eReverseAdvance\x12+.arcus.receivables.v1.ReverseAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12l\n\x0c\x41pplyAdvance\x12).arcus.receivables.v1.ApplyAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12p\n\x0eUnapplyAdvance\x12+.arcus.receivables.v1.UnapplyAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:writeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#arcus/receivables/v1/advances.proto\x12\x14\x61rcus.receivables.v1\x1a\x1a\x61rcus/auth/v1/scopes.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x85\x06\n\x07\x41\x64vance\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04href\x18\x03 \x01(\t\x12\x16\n\x0e\x61\x64vance_number\x18\x04 \x01(\t\x12\x30\n\x08\x63ustomer\x18\x05 \x01(\x0b\x32\x1e.arcus.receivables.v1.Customer\x12\x18\n\x10reference_number\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x31\n\x05state\x18\x08 \x01(\x0e\x32\".arcus.receivables.v1.AdvanceState\x12\x15\n\rtotal_entered\x18\t \x01(\t\x12\x19\n\x11txn_total_entered\x18\n \x01(\t\x12\x45\n\x13payment_information\x18\x0b \x01(\x0b\x32(.arcus.receivables.v1.PaymentInformation\x12=\n\x0f\x61\x64vance_summary\x18\x0c \x01(\x0b\x32$.arcus.receivables.v1.AdvanceSummary\x12:\n\ngl_account\x18\r \x01(\x0b\x32&.arcus.receivables.v1.AdvanceGlAccount\x12\x34\n\nattachment\x18\x0e \x01(\x0b\x32 .arcus.receivables.v1.Attachment\x12\x30\n\x05items\x18\x0f \x03(\x0b\x32!.arcus.receivables.v1.AdvanceLine\x12*\n\x05\x61udit\x18\x10 \x01(\x0b\x32\x1b.arcus.receivables.v1.Audit\x12\x0c\n\x04\x65tag\x18\x11 \x01(\t\x12\x15\n\rreversed_date\x18\x12 \x01(\t\x12\x37\n\x0c\x61pplications\x18\x13 \x03(\x0b\x32!.arcus.receivables.v1.Application\x12\x41\n\x16unapplied_applications\x18\x14 \x03(\x0b\x32!.arcus.receivables.v1.Application\"$\n\x08\x43ustomer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x81\x03\n\x12PaymentInformation\x12\x14\n\x0cpayment_date\x18\x01 \x01(\t\x12\x14\n\x0creceipt_date\x18\x02 \x01(\t\x12;\n\x0epayment_method\x18\x03 \x01(\x0e\x32#.arcus.receivables.v1.PaymentMethod\x12?\n\x10\x66inancial_entity\x18\x04 \x01(\x0b\x32%.arcus.receivables.v1.FinancialEntity\x12\x30\n\x08\x63urrency\x18\x05 \x01(\x0b\x32\x1e.arcus.receivables.v1.Currency\x12\x12\n\ntotal_paid\x18\x06 \x01(\t\x12\x16\n\x0etxn_total_paid\x18\x07 \x01(\t\x12\x16\n\x0etotal_selected\x18\x08 \x01(\t\x12\x1a\n\x12txn_total_selected\x18\t \x01(\t\x12\x11\n\ttotal_due\x18\n \x01(\t\x12\x1c\n\x14total_txn_amount_due\x18\x0b \x01(\t\"\x1d\n\x0f\x46inancialEntity\x12\n\n\x02id\x18\x01 \x01(\t\"\x89\x01\n\x08\x43urrency\x12\x15\n\rbase_currency\x18\x01 \x01(\t\x12\x14\n\x0ctxn_currency\x18\x02 \x01(\t\x12\x1a\n\x12\x65xchange_rate_date\x18\x03 \x01(\t\x12\x1d\n\x15\x65xchange_rate_type_id\x18\x04 \x01(\t\x12\x15\n\rexchange_rate\x18\x05 \x01(\t\"\x1c\n\x0e\x41\x64vanceSummary\x12\n\n\x02id\x18\x01 \x01(\t\"a\n\x10\x41\x64vanceGlAccount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x41\n\x1dundeposited_gl_account_number\x18\x02 \x01(\tR\x1aundepositedGLAccountNumber\"\x18\n\nAttachment\x12\n\n\x02id\x18\x01 \x01(\t\"\x9c\x02\n\x0b\x41\x64vanceLine\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x13\n\x0bline_number\x18\x03 \x01(\x05\x12\x37\n\ngl_account\x18\x04 \x01(\x0b\x32#.arcus.receivables.v1.LineGlAccount\x12\x39\n\raccount_label\x18\x05 \x01(\x0b\x32\".arcus.receivables.v1.AccountLabel\x12\x12\n\ntxn_amount\x18\x06 \x01(\t\x12\x13\n\x0b\x62\x61se_amount\x18\x07 \x01(\t\x12\x0c\n\x04memo\x18\x08 \x01(\t\x12\x34\n\ndimensions\x18\t \x01(\x0b\x32 .arcus.receivables.v1.Dimensions\")\n\rLineGlAccount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"(\n\x0c\x41\x63\x63ountLabel\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x9c\x03\n\nDimensions\x12\x31\n\x08location\x18\x01 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12\x33\n\ndepartment\x18\x02 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12\x30\n\x07project\x18\x03 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12\x31\n\x08\x63ustomer\x18\x04 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12/\n\x06vendor\x18\x05 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12\x31\n\x08\x65mployee\x18\x06 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12-\n\x04item\x18\x07 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\x12.\n\x05\x63lass\x18\x08 \x01(\x0b\x32\x1f.arcus.receivables.v1.Dimension\"%\n\tDimension\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x92\x01\n\x05\x41udit\x12/\n\x0b\x63reate_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x03 \x01(\t\x12\x13\n\x0bmodified_by\x18\x04 \x01(\t\"\xf9\x01\n\x0b\x41pplication\x12\x16\n\x0einvoice_number\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\t\x12\x13\n\x0b\x62\x61se_amount\x18\x03 \x01(\t\x12\x14\n\x0c\x61pplied_date\x18\x04 \x01(\t\x12\x0b\n\x03key\x18\x05 \x01(\t\x12.\n\napply_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\napplied_by\x18\x07 \x01(\t\x12\x30\n\x0cunapply_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cunapplied_by\x18\t \x01(\t\"]\n\x14\x43reateAdvanceRequest\x12.\n\x07\x61\x64vance\x18\x01 \x01(\x0b\x32\x1d.arcus.receivables.v1.Advance\x12\x15\n\rvalidate_only\x18\x02 \x01(\x08\"q\n\x1a\x42\x61tchCreateAdvancesRequest\x12<\n\x08requests\x18\x01 \x03(\x0b\x32*.arcus.receivables.v1.CreateAdvanceRequest\x12\x15\n\rvalidate_only\x18\x02 \x01(\x08\"Y\n\x1b\x42\x61tchCreateAdvancesResponse\x12:\n\x07results\x18\x01 \x03(\x0b\x32).arcus.receivables.v1.CreateAdvanceResult\"i\n\x13\x43reateAdvanceResult\x12\"\n\x06status\x18\x01 \x01(\x0b\x32\x12.google.rpc.Status\x12.\n\x07\x61\x64vance\x18\x02 \x01(\x0b\x32\x1d.arcus.receivables.v1.Advance\"8\n\x11GetAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x64vance_number\x18\x02 \x01(\t\"\x9b\x02\n\x13ListAdvancesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x31\n\x05state\x18\x04 \x01(\x0e\x32\".arcus.receivables.v1.AdvanceState\x12/\n\x04view\x18\x05 \x01(\x0e\x32!.arcus.receivables.v1.AdvanceView\x12\x16\n\x0e\x61\x64vance_number\x18\x06 \x01(\t\x12\x18\n\x10reference_number\x18\x07 \x01(\t\x12\x19\n\x11payment_date_from\x18\x08 \x01(\t\x12\x17\n\x0fpayment_date_to\x18\t \x01(\t\"t\n\x14ListAdvancesResponse\x12/\n\x08\x61\x64vances\x18\x01 \x03(\x0b\x32\x1d.arcus.receivables.v1.Advance\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"w\n\x14UpdateAdvanceRequest\x12.\n\x07\x61\x64vance\x18\x01 \x01(\x0b\x32\x1d.arcus.receivables.v1.Advance\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"1\n\x14\x44\x65leteAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"#\n\x14SubmitAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"I\n\x15ReverseAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x15\n\rreversed_date\x18\x02 \x01(\t\x12\x0c\n\x04memo\x18\x03 \x01(\t\"`\n\x13\x41pplyAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0einvoice_number\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\t\x12\x14\n\x0c\x61pplied_date\x18\x04 \x01(\t\"U\n\x15UnapplyAdvanceRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0einvoice_number\x18\x02 \x01(\t\x12\x17\n\x0f\x61pplication_key\x18\x03 \x01(\t*\xc2\x01\n\x0c\x41\x64vanceState\x12\x1d\n\x19\x41\x44VANCE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41\x44VANCE_STATE_DRAFT\x10\x01\x12\x18\n\x14\x41\x44VANCE_STATE_POSTED\x10\x02\x12#\n\x1f\x41\x44VANCE_STATE_PARTIALLY_APPLIED\x10\x03\x12\x1f\n\x1b\x41\x44VANCE_STATE_FULLY_APPLIED\x10\x04\x12\x1a\n\x16\x41\x44VANCE_STATE_REVERSED\x10\x05*\xba\x01\n\rPaymentMethod\x12\x1e\n\x1aPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12 \n\x1cPAYMENT_METHOD_PRINTED_CHECK\x10\x01\x12\x1e\n\x1aPAYMENT_METHOD_CREDIT_CARD\x10\x02\x12\x16\n\x12PAYMENT_METHOD_EFT\x10\x03\x12\x17\n\x13PAYMENT_METHOD_CASH\x10\x04\x12\x16\n\x12PAYMENT_METHOD_ACH\x10\x05*Z\n\x0b\x41\x64vanceView\x12\x1c\n\x18\x41\x44VANCE_VIEW_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41\x44VANCE_VIEW_BASIC\x10\x01\x12\x15\n\x11\x41\x44VANCE_VIEW_FULL\x10\x02\x32\x95\t\n\x0e\x41\x64vanceService\x12n\n\rCreateAdvance\x12*.arcus.receivables.v1.CreateAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12\x8e\x01\n\x13\x42\x61tchCreateAdvances\x12\x30.arcus.receivables.v1.BatchCreateAdvancesRequest\x1a\x31.arcus.receivables.v1.BatchCreateAdvancesResponse\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12j\n\nGetAdvance\x12\'.arcus.receivables.v1.GetAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x14\x90\x02\x01\xa2\xbb\x18\radvances:read\x12{\n\x0cListAdvances\x12).arcus.receivables.v1.ListAdvancesRequest\x1a*.arcus.receivables.v1.ListAdvancesResponse\"\x14\x90\x02\x01\xa2\xbb\x18\radvances:read\x12n\n\rUpdateAdvance\x12*.arcus.receivables.v1.UpdateAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12g\n\rDeleteAdvance\x12*.arcus.receivables.v1.DeleteAdvanceRequest\x1a\x16.google.protobuf.Empty\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12n\n\rSubmitAdvance\x12*.arcus.receivables.v1.SubmitAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12p\n\x0eReverseAdvance\x12+.arcus.receivables.v1.ReverseAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12l\n\x0c\x41pplyAdvance\x12).arcus.receivables.v1.ApplyAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:write\x12p\n\x0eUnapplyAdvance\x12+.arcus.receivables.v1.UnapplyAdvanceRequest\x1a\x1d.arcus.receivables.v1.Advance\"\x12\xa2\xbb\x18\x0e\x61\x64vances:writeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +38,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ADVANCESERVICE'].methods_by_name['CreateAdvance']._loaded_options = None
   _globals['_ADVANCESERVICE'].methods_by_name['CreateAdvance']._serialized_options = b'\242\273\030\016advances:write'
+  _globals['_ADVANCESERVICE'].methods_by_name['BatchCreateAdvances']._loaded_options = None
+  _globals['_ADVANCESERVICE'].methods_by_name['BatchCreateAdvances']._serialized_options = b'\242\273\030\016advances:write'
   _globals['_ADVANCESERVICE'].methods_by_name['GetAdvance']._loaded_options = None
   _globals['_ADVANCESERVICE'].methods_by_name['GetAdvance']._serialized_options = b'\220\002\001\242\273\030\radvances:read'
   _globals['_ADVANCESERVICE'].methods_by_name['ListAdvances']._loaded_options = None
@@ -53,62 +56,68 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADVANCESERVICE'].methods_by_name['ApplyAdvance']._serialized_options = b'\242\273\030\016advances:write'
   _globals['_ADVANCESERVICE'].methods_by_name['UnapplyAdvance']._loaded_options = None
   _globals['_ADVANCESERVICE'].methods_by_name['UnapplyAdvance']._serialized_options = b'\242\273\030\016advances:write'
-  _globals['_ADVANCESTATE']._serialized_start=3944
-  _globals['_ADVANCESTATE']._serialized_end=4138
-  _globals['_PAYMENTMETHOD']._serialized_start=4141
-  _globals['_PAYMENTMETHOD']._serialized_end=4327
-  _globals['_ADVANCEVIEW']._serialized_start=4329
-  _globals['_ADVANCEVIEW']._serialized_end=4419
-  _globals['_ADVANCE']._serialized_start=186
-  _globals['_ADVANCE']._serialized_end=959
-  _globals['_CUSTOMER']._serialized_start=961
-  _globals['_CUSTOMER']._serialized_end=997
-  _globals['_PAYMENTINFORMATION']._serialized_start=1000
-  _globals['_PAYMENTINFORMATION']._serialized_end=1385
-  _globals['_FINANCIALENTITY']._serialized_start=1387
-  _globals['_FINANCIALENTITY']._serialized_end=1416
-  _globals['_CURRENCY']._serialized_start=1419
-  _globals['_CURRENCY']._serialized_end=1556
-  _globals['_ADVANCESUMMARY']._serialized_start=1558
-  _globals['_ADVANCESUMMARY']._serialized_end=1586
-  _globals['_ADVANCEGLACCOUNT']._serialized_start=1588
-  _globals['_ADVANCEGLACCOUNT']._serialized_end=1685
-  _globals['_ATTACHMENT']._serialized_start=1687
-  _globals['_ATTACHMENT']._serialized_end=1711
-  _globals['_ADVANCELINE']._serialized_start=1714
-  _globals['_ADVANCELINE']._serialized_end=1998
-  _globals['_LINEGLACCOUNT']._serialized_start=2000
-  _globals['_LINEGLACCOUNT']._serialized_end=2041
-  _globals['_ACCOUNTLABEL']._serialized_start=2043
-  _globals['_ACCOUNTLABEL']._serialized_end=2083
-  _globals['_DIMENSIONS']._serialized_start=2086
-  _globals['_DIMENSIONS']._serialized_end=2498
-  _globals['_DIMENSION']._serialized_start=2500
-  _globals['_DIMENSION']._serialized_end=2537
-  _globals['_AUDIT']._serialized_start=2540
-  _globals['_AUDIT']._serialized_end=2686
-  _globals['_APPLICATION']._serialized_start=2689
-  _globals['_APPLICATION']._serialized_end=2938
-  _globals['_CREATEADVANCEREQUEST']._serialized_start=2940
-  _globals['_CREATEADVANCEREQUEST']._serialized_end=3010
-  _globals['_GETADVANCEREQUEST']._serialized_start=3012
-  _globals['_GETADVANCEREQUEST']._serialized_end=3068
-  _globals['_LISTADVANCESREQUEST']._serialized_start=3071
-  _globals['_LISTADVANCESREQUEST']._serialized_end=3354
-  _globals['_LISTADVANCESRESPONSE']._serialized_start=3356
-  _globals['_LISTADVANCESRESPONSE']._serialized_end=3472
-  _globals['_UPDATEADVANCEREQUEST']._serialized_start=3474
-  _globals['_UPDATEADVANCEREQUEST']._serialized_end=3593
-  _globals['_DELETEADVANCEREQUEST']._serialized_start=3595
-  _globals['_DELETEADVANCEREQUEST']._serialized_end=3644
-  _globals['_SUBMITADVANCEREQUEST']._serialized_start=3646
-  _globals['_SUBMITADVANCEREQUEST']._serialized_end=3681
-  _globals['_REVERSEADVANCEREQUEST']._serialized_start=3683
-  _globals['_REVERSEADVANCEREQUEST']._serialized_end=3756
-  _globals['_APPLYADVANCEREQUEST']._serialized_start=3758
-  _globals['_APPLYADVANCEREQUEST']._serialized_end=3854
-  _globals['_UNAPPLYADVANCEREQUEST']._serialized_start=3856
-  _globals['_UNAPPLYADVANCEREQUEST']._serialized_end=3941
-  _globals['_ADVANCESERVICE']._serialized_start=4422
-  _globals['_ADVANCESERVICE']._serialized_end=5450
+  _globals['_ADVANCESTATE']._serialized_start=4305
+  _globals['_ADVANCESTATE']._serialized_end=4499
+  _globals['_PAYMENTMETHOD']._serialized_start=4502
+  _globals['_PAYMENTMETHOD']._serialized_end=4688
+  _globals['_ADVANCEVIEW']._serialized_start=4690
+  _globals['_ADVANCEVIEW']._serialized_end=4780
+  _globals['_ADVANCE']._serialized_start=211
+  _globals['_ADVANCE']._serialized_end=984
+  _globals['_CUSTOMER']._serialized_start=986
+  _globals['_CUSTOMER']._serialized_end=1022
+  _globals['_PAYMENTINFORMATION']._serialized_start=1025
+  _globals['_PAYMENTINFORMATION']._serialized_end=1410
+  _globals['_FINANCIALENTITY']._serialized_start=1412
+  _globals['_FINANCIALENTITY']._serialized_end=1441
+  _globals['_CURRENCY']._serialized_start=1444
+  _globals['_CURRENCY']._serialized_end=1581
+  _globals['_ADVANCESUMMARY']._serialized_start=1583
+  _globals['_ADVANCESUMMARY']._serialized_end=1611
+  _globals['_ADVANCEGLACCOUNT']._serialized_start=1613
+  _globals['_ADVANCEGLACCOUNT']._serialized_end=1710
+  _globals['_ATTACHMENT']._serialized_start=1712
+  _globals['_ATTACHMENT']._serialized_end=1736
+  _globals['_ADVANCELINE']._serialized_start=1739
+  _globals['_ADVANCELINE']._serialized_end=2023
+  _globals['_LINEGLACCOUNT']._serialized_start=2025
+  _globals['_LINEGLACCOUNT']._serialized_end=2066
+  _globals['_ACCOUNTLABEL']._serialized_start=2068
+  _globals['_ACCOUNTLABEL']._serialized_end=2108
+  _globals['_DIMENSIONS']._serialized_start=2111
+  _globals['_DIMENSIONS']._serialized_end=2523
+  _globals['_DIMENSION']._serialized_start=2525
+  _globals['_DIMENSION']._serialized_end=2562
+  _globals['_AUDIT']._serialized_start=2565
+  _globals['_AUDIT']._serialized_end=2711
+  _globals['_APPLICATION']._serialized_start=2714
+  _globals['_APPLICATION']._serialized_end=2963
+  _globals['_CREATEADVANCEREQUEST']._serialized_start=2965
+  _globals['_CREATEADVANCEREQUEST']._serialized_end=3058
+  _globals['_BATCHCREATEADVANCESREQUEST']._serialized_start=3060
+  _globals['_BATCHCREATEADVANCESREQUEST']._serialized_end=3173
+  _globals['_BATCHCREATEADVANCESRESPONSE']._serialized_start=3175
+  _globals['_BATCHCREATEADVANCESRESPONSE']._serialized_end=3264
+  _globals['_CREATEADVANCERESULT']._serialized_start=3266
+  _globals['_CREATEADVANCERESULT']._serialized_end=3371
+  _globals['_GETADVANCEREQUEST']._serialized_start=3373
+  _globals['_GETADVANCEREQUEST']._serialized_end=3429
+  _globals['_LISTADVANCESREQUEST']._serialized_start=3432
+  _globals['_LISTADVANCESREQUEST']._serialized_end=3715
+  _globals['_LISTADVANCESRESPONSE']._serialized_start=3717
+  _globals['_LISTADVANCESRESPONSE']._serialized_end=3833
+  _globals['_UPDATEADVANCEREQUEST']._serialized_start=3835
+  _globals['_UPDATEADVANCEREQUEST']._serialized_end=3954
+  _globals['_DELETEADVANCEREQUEST']._serialized_start=3956
+  _globals['_DELETEADVANCEREQUEST']._serialized_end=4005
+  _globals['_SUBMITADVANCEREQUEST']._serialized_start=4007
+  _globals['_SUBMITADVANCEREQUEST']._serialized_end=4042
+  _globals['_REVERSEADVANCEREQUEST']._serialized_start=4044
+  _globals['_REVERSEADVANCEREQUEST']._serialized_end=4117
+  _globals['_APPLYADVANCEREQUEST']._serialized_start=4119
+  _globals['_APPLYADVANCEREQUEST']._serialized_end=4215
+  _globals['_UNAPPLYADVANCEREQUEST']._serialized_start=4217
+  _globals['_UNAPPLYADVANCEREQUEST']._serialized_end=4302
+  _globals['_ADVANCESERVICE']._serialized_start=4783
+  _globals['_ADVANCESERVICE']._serialized_end=5956
 # @@protoc_insertion_point(module_scope)

@@ -4,6 +4,7 @@ from arcus.auth.v1 import scopes_pb2 as _scopes_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -270,10 +271,34 @@ class Application(_message.Message):
     def __init__(self, invoice_number: _Optional[str] = ..., amount: _Optional[str] = ..., base_amount: _Optional[str] = ..., applied_date: _Optional[str] = ..., key: _Optional[str] = ..., apply_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., applied_by: _Optional[str] = ..., unapply_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unapplied_by: _Optional[str] = ...) -> None: ...
 
 class CreateAdvanceRequest(_message.Message):
-    __slots__ = ("advance",)
+    __slots__ = ("advance", "validate_only")
     ADVANCE_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     advance: Advance
-    def __init__(self, advance: _Optional[_Union[Advance, _Mapping]] = ...) -> None: ...
+    validate_only: bool
+    def __init__(self, advance: _Optional[_Union[Advance, _Mapping]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
+
+class BatchCreateAdvancesRequest(_message.Message):
+    __slots__ = ("requests", "validate_only")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[CreateAdvanceRequest]
+    validate_only: bool
+    def __init__(self, requests: _Optional[_Iterable[_Union[CreateAdvanceRequest, _Mapping]]] = ..., validate_only: _Optional[bool] = ...) -> None: ...
+
+class BatchCreateAdvancesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CreateAdvanceResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[CreateAdvanceResult, _Mapping]]] = ...) -> None: ...
+
+class CreateAdvanceResult(_message.Message):
+    __slots__ = ("status", "advance")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ADVANCE_FIELD_NUMBER: _ClassVar[int]
+    status: _status_pb2.Status
+    advance: Advance
+    def __init__(self, status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., advance: _Optional[_Union[Advance, _Mapping]] = ...) -> None: ...
 
 class GetAdvanceRequest(_message.Message):
     __slots__ = ("key", "advance_number")
