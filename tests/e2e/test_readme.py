@@ -19,6 +19,7 @@ GRPCURL = Path(sys.executable).parent / "grpcurl"
 # The README's sections on the counters' second step, whose examples run after the others.
 PERIODS = "### Series, periods and formats"
 SIGN_OFF = "### Signing off a cutover"
+LOADING = "### Loading migrated advances"
 
 
 def readme_commands(section: str | None = None) -> list[str]:
@@ -28,7 +29,7 @@ def readme_commands(section: str | None = None) -> list[str]:
     those of all the other sections."""
     text = (ROOT / "README.md").read_text()
     spans = {}
-    for heading in (PERIODS, SIGN_OFF):
+    for heading in (PERIODS, SIGN_OFF, LOADING):
         start = text.index(heading)
         spans[heading] = (start, text.index("\n#", start + len(heading)))
     if section is not None:
@@ -125,9 +126,9 @@ def test_readme_grpcurl_commands_work(tmp_path):
 
 
 def test_readme_second_step_examples_work_after_the_others(tmp_path):
-    """The yearly cutover, the July fiscal year and the sign-off (a void, the events, the
-    CSV export), run on the server the other examples ran on, as a reader would: every
-    number the README promises."""
+    """The yearly cutover, the July fiscal year, the sign-off (a void, the events, the CSV
+    export) and loading migrated advances, run on the server the other examples ran on, as
+    a reader would: every number the README promises."""
     with served(tmp_path) as server:
         run = runner(tmp_path, server.address)
         for command in readme_commands():
@@ -143,6 +144,11 @@ def test_readme_second_step_examples_work_after_the_others(tmp_path):
             assert result.returncode == 0, f"{command}\n{result.stderr}"
             signed_off.append(result.stdout)
         history = (tmp_path / "invoice-history.csv").read_text()
+        loaded = []
+        for command in readme_commands(LOADING):
+            result = run(command)
+            assert result.returncode == 0, f"{command}\n{result.stderr}"
+            loaded.append(json.loads(result.stdout))
     assert len(outputs) == 10
     made = json.loads(outputs[0])
     assert made["counter"]["next_number"] == "INV/2025/04712"
@@ -176,3 +182,15 @@ def test_readme_second_step_examples_work_after_the_others(tmp_path):
     assert trail[2]["idempotency_key"] == "cutover-2024-06-30-batch-7"
     rows = list(csv.DictReader(io.StringIO(history)))
     assert [r["event_id"] for r in rows] == [e["event_id"] for e in trail]
+    batch, found = loaded
+    assert [r["status"].get("code", 0) for r in batch["results"]] == [0, 3, 0]
+    assert [r.get("advance", {}).get("advance_number") for r in batch["results"]] == [
+        "ADV-0001500", None, "ADV-0001501",
+    ]  # fmt: skip
+    bad = batch["results"][1]["status"]["details"]
+    assert any(
+        v.get("field") == "requests[1].advance.items[0].txn_amount"
+        for d in bad
+        for v in d.get("fieldViolations", d.get("field_violations", []))
+    ), bad
+    assert found == batch["results"][0]["advance"]
