@@ -106,6 +106,16 @@ def parse_date(text: str, violations: Violations, field: str) -> date | None:
     return None
 
 
+def check_batch_size(size: int, maximum: int, field: str, noun: str) -> None:
+    """INVALID_ARGUMENT unless a batch holds 1..`maximum` items (checked before any is read)."""
+    if not 1 <= size <= maximum:
+        violations = Violations()
+        violations.add(
+            field, f"must hold 1..{maximum} {noun}, got {size}", "BATCH_SIZE_OUT_OF_RANGE"
+        )
+        violations.raise_if_any()
+
+
 def parse_time_zone(text: str, violations: Violations, field: str) -> str | None:
     """An IANA time zone name, such as "Europe/Berlin"."""
     try:

@@ -10,6 +10,7 @@ from typing import Any
 from arcus.receivables.v1 import advances_pb2 as pb
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from service import values
 from service.advances import domain
 from service.advances.domain import Advance, AdvanceFields, Application, LineFields, Ref
 from service.errors import Violations
@@ -341,12 +342,7 @@ MAX_BATCH = 100
 
 
 def check_batch_size(size: int) -> None:
-    if not 1 <= size <= MAX_BATCH:
-        violations = Violations()
-        violations.add(
-            "requests", f"must hold 1..{MAX_BATCH} advances, got {size}", "BATCH_SIZE_OUT_OF_RANGE"
-        )
-        violations.raise_if_any()
+    values.check_batch_size(size, MAX_BATCH, "requests", "advances")
 
 
 def only_number(raw: str) -> str:

@@ -133,6 +133,7 @@ class Advances:
         Exception among `items` (it failed parsing) is its own outcome."""
 
         def create_all(conn: Connection) -> list[Advance | Exception]:
+            settings = load_settings(conn, principal.tenant.entity_id)  # once for them all
             outcomes: list[Advance | Exception] = []
             for item in items:
                 if isinstance(item, Exception):
@@ -140,7 +141,7 @@ class Advances:
                     continue
                 try:
                     with self.uow.savepoint():
-                        made = self._create(conn, principal, item)
+                        made = self._create(conn, principal, item, settings)
                         if item.validate_only:
                             raise _Undone(made)
                     outcomes.append(made)
@@ -154,9 +155,14 @@ class Advances:
 
         return self.uow.run(create_all)
 
-    def _create(self, conn: Connection, principal: Principal, item: "NewAdvance") -> Advance:
+    def _create(
+        self,
+        conn: Connection,
+        principal: Principal,
+        item: "NewAdvance",
+        settings: EntitySettings,
+    ) -> Advance:
         tenant, number = principal.tenant, item.advance_number
-        settings = load_settings(conn, tenant.entity_id)
         new = domain.created(
             item.fields, number or None, item.state, settings, principal.key_id, _now()
         )

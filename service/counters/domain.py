@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
+from service import values
 from service.errors import FailedPrecondition, InvalidArgument, NotFound, OutOfRange, Violations
 from service.values import shown
 
@@ -131,10 +132,6 @@ class Counter:
     reset: str = NEVER
     day: date = date(1970, 1, 1)
     fiscal_year: int = 1970
-
-    @property
-    def format(self) -> Format:
-        return Format(self.prefix, self.padding, self.suffix, self.reset)
 
     def number(self, value: int) -> str:
         prefix = render(self.prefix, self.day, self.fiscal_year)
@@ -298,7 +295,7 @@ def check_period(reset: str, period: str, counter_type: str, series: str, field_
         return  # the first version's every counter: nothing to check
     violations = Violations()
     what = describe(counter_type, series)
-    form, described = _PERIOD_FORMS[reset]
+    _, described = _PERIOD_FORMS[reset]
     if reset == NEVER and period:
         violations.add(
             field_path, f"must be empty: the {what} counter never resets", "PERIOD_INVALID"
@@ -310,7 +307,7 @@ def check_period(reset: str, period: str, counter_type: str, series: str, field_
             f"name the period, {described}",
             "PERIOD_REQUIRED",
         )
-    elif period and (not form.fullmatch(period) or int(period.removeprefix("FY")[:4]) == 0):
+    elif period and not period_fits(reset, period):
         violations.add(
             field_path,
             f"must be {described}: the {what} counter resets {reset.replace('_', ' ')}; "
@@ -318,6 +315,14 @@ def check_period(reset: str, period: str, counter_type: str, series: str, field_
             "PERIOD_INVALID",
         )
     violations.raise_if_any()
+
+
+def period_fits(reset: str, period: str) -> bool:
+    """Whether `period` names one of `reset`'s periods (none is in a year 0)."""
+    form, _ = _PERIOD_FORMS[reset]
+    return form.fullmatch(period) is not None and (
+        reset == NEVER or int(period.removeprefix("FY")[:4]) > 0
+    )
 
 
 def new_series(request: AdvanceRequest, now: datetime) -> Series:
@@ -448,12 +453,7 @@ def check_issue_count(count: int, violations: Violations) -> int:
 
 
 def check_batch_size(size: int) -> None:
-    if not 1 <= size <= MAX_BATCH:
-        violations = Violations()
-        violations.add(
-            "counters", f"must hold 1..{MAX_BATCH} counters, got {size}", "BATCH_SIZE_OUT_OF_RANGE"
-        )
-        violations.raise_if_any()
+    values.check_batch_size(size, MAX_BATCH, "counters", "counters")
 
 
 def counter_not_found(counter_type: str, series: str = "") -> NotFound:
@@ -681,6 +681,6 @@ def read_number(f: Format, number: str) -> tuple[str, int] | None:
         period = f"{year}-{groups['mm']}" if year and groups.get("mm") else None
     elif f.reset == FISCAL_YEARLY:
         period = f"FY{groups['fy']}" if groups.get("fy") else None
-    if period is None or period in ("0000", "FY0000"):  # 18 digits at most: within int64
+    if period is None or not period_fits(f.reset, period):  # 18 digits: within int64
         return None
     return period, value

@@ -101,11 +101,14 @@ class Listing:
     series: str | None
 
 
+def type_filter(value: int, violations: Violations) -> str | None:
+    """A CounterType a listing is limited to; None for UNSPECIFIED (every type)."""
+    return enum_name(pb.CounterType, value, violations, "counter_type", "COUNTER_TYPE_UNKNOWN")
+
+
 def list_filters(message: pb.ListCountersRequest) -> Listing:
     violations = Violations()
-    kind = enum_name(
-        pb.CounterType, message.counter_type, violations, "counter_type", "COUNTER_TYPE_UNKNOWN"
-    )
+    kind = type_filter(message.counter_type, violations)
     domain.check_series(message.series, violations, "series")
     violations.raise_if_any()
     return Listing(kind, message.series or None)
@@ -223,9 +226,7 @@ class EventFilters:
 
 def event_filters(message: pb.ListCounterEventsRequest) -> EventFilters:
     violations = Violations()
-    kind = enum_name(
-        pb.CounterType, message.counter_type, violations, "counter_type", "COUNTER_TYPE_UNKNOWN"
-    )
+    kind = type_filter(message.counter_type, violations)
     domain.check_series(message.series, violations, "series")
     domain.check_period_text(message.period, violations, "period")
     violations.raise_if_any()

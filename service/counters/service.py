@@ -139,7 +139,7 @@ class Counters:
             series.update(counters.some_series(unseen))
         now = datetime.now(UTC)
         if any(s.format.dated for s in series.values()) or any(_dated(r) for r in requests):
-            calendar = _calendar(load_settings(conn, principal.tenant.entity_id), now)
+            calendar = _entity_calendar(conn, principal.tenant, now)
         else:  # no number depends on a date: the entity's calendar is not needed
             calendar = Calendar(now.date())
         seen = _Seen(series, values)
@@ -210,7 +210,7 @@ class Counters:
             rows = counters.page(after, counter_type, series, size + 1)
             if not rows:
                 return [], False
-            calendar = _calendar(load_settings(conn, tenant.entity_id), datetime.now(UTC))
+            calendar = _entity_calendar(conn, tenant, datetime.now(UTC))
             page = [
                 row.series.counter(row.period, calendar, *_times(row.value)) for row in rows[:size]
             ]
@@ -313,7 +313,7 @@ class Counters:
                 raise counter_not_found(counter_type, series)
             now = datetime.now(UTC)
             after = updated(before, changes, now)
-            calendar = _calendar(load_settings(conn, principal.tenant.entity_id), now)
+            calendar = _entity_calendar(conn, principal.tenant, now)
             shown = _shown(counters, after, period, calendar)
             if after != before:
                 counters.save_series(after)
@@ -413,7 +413,7 @@ class Counters:
     def _calendar_for(conn: Connection, tenant: Tenant, found: Format, now: datetime) -> Calendar:
         """The entity's calendar when numbers of `found` depend on a date."""
         if found.dated:
-            return _calendar(load_settings(conn, tenant.entity_id), now)
+            return _entity_calendar(conn, tenant, now)
         return Calendar(now.date())
 
     @staticmethod
@@ -492,6 +492,10 @@ class _Batch:
 def _dated(request: AdvanceRequest) -> bool:
     """Whether the series a request would create numbers by date."""
     return Format(request.prefix or "", 1, request.suffix or "", request.reset or NEVER).dated
+
+
+def _entity_calendar(conn: Connection, tenant: Tenant, now: datetime) -> Calendar:
+    return _calendar(load_settings(conn, tenant.entity_id), now)
 
 
 def _calendar(settings: EntitySettings, now: datetime) -> Calendar:

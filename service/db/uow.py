@@ -102,11 +102,10 @@ class UnitOfWork:
         try:
             with unit.conn.begin_nested():
                 yield unit.conn
-        except DBAPIError as error:
+        except BaseException as error:
             del unit.after_commit[pending:]  # what it did is undone: nothing to report
-            raise translate(error) from error
-        except BaseException:
-            del unit.after_commit[pending:]
+            if isinstance(error, DBAPIError):
+                raise translate(error) from error
             raise
 
     def after_commit(self, callback: Callable[[], None]) -> None:

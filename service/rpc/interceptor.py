@@ -221,7 +221,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     key = _idempotency_key(call) if mutating else None
                     if getattr(request, "validate_only", False):
                         key = None  # AIP-163: nothing is written, not even the record
-                    principal = replace(principal, idempotency_key=key)
+                    if key is not None:
+                        principal = replace(principal, idempotency_key=key)
                     token = rpc_context.set_principal(principal)
                     try:
                         with watchdog.bounded(call.deadline):
