@@ -12,7 +12,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from service import values
 from service.advances import domain
-from service.advances.domain import Advance, AdvanceFields, Application, LineFields, Ref
+from service.advances.domain import Advance, AdvanceFields, Application, Line, LineFields, Ref
 from service.errors import Violations
 from service.rpc.convert import enum_name, enum_value, timestamp
 from service.values import (
@@ -93,11 +93,12 @@ def _ref(message: Any, violations: Violations, path: str) -> Ref:
 
 def _line(item: pb.AdvanceLine, violations: Violations, path: str) -> LineFields:
     dimensions = {}
-    for name in domain.DIMENSIONS:  # "class" too: getattr reaches a keyword-named field
-        if item.dimensions.HasField(name):
-            ref = _ref(getattr(item.dimensions, name), violations, f"{path}.dimensions.{name}")
-            if ref.id or ref.name:
-                dimensions[name] = ref
+    # Only the dimensions sent, in field order (which is DIMENSIONS' order): ListFields
+    # reaches "class" too, a keyword as an attribute name.
+    for field, message in item.dimensions.ListFields():
+        ref = _ref(message, violations, f"{path}.dimensions.{field.name}")
+        if ref.id or ref.name:
+            dimensions[field.name] = ref
     amount = item.txn_amount
     return LineFields(
         gl_account=_ref(item.gl_account, violations, f"{path}.gl_account"),
@@ -397,89 +398,93 @@ def basic(key: int) -> pb.Advance:
     return pb.Advance(key=str(key), id=str(key), href=HREF.format(key=key))
 
 
-def _dimension(ref: Ref | None) -> pb.Dimension | None:
-    return None if ref is None else pb.Dimension(id=ref.id, name=ref.name)
-
-
-def _given(message: Any) -> Any:
-    """An optional reference only when it holds something, so output shows no `{}`."""
-    return message if message.ByteSize() else None
-
-
 def full(advance: Advance) -> pb.Advance:
+    """The whole advance. Optional references are set only when they hold something, so
+    output shows no `{}`. Built in one constructor call: in a batch of 100 this runs for
+    every advance, and copying messages into one another cost a quarter of it."""
     f = advance.fields
-    message = basic(advance.key)
-    message.MergeFrom(
-        pb.Advance(
-            advance_number=advance.advance_number or "",
-            customer=pb.Customer(id=f.customer_id, name=f.customer_name),
-            reference_number=f.reference_number,
-            description=f.description,
-            state=enum_value(pb.AdvanceState, advance.state),
-            total_entered=format_cents(advance.total_entered),
-            txn_total_entered=format_cents(advance.txn_total_entered),
-            payment_information=pb.PaymentInformation(
-                payment_date=str(f.payment_date),
-                receipt_date=str(f.receipt_date),
-                payment_method=enum_value(pb.PaymentMethod, f.payment_method or ""),
-                financial_entity=_given(pb.FinancialEntity(id=f.financial_entity_id)),
-                currency=pb.Currency(
-                    base_currency=advance.base_currency,
-                    txn_currency=f.txn_currency or advance.base_currency,
-                    exchange_rate_date=str(f.exchange_rate_date or ""),
-                    exchange_rate_type_id=f.exchange_rate_type_id,
-                    exchange_rate=format_rate(f.rate()),
-                ),
-                total_paid=format_cents(advance.total_paid),
-                txn_total_paid=format_cents(advance.txn_total_paid),
-                total_selected=format_cents(0),
-                txn_total_selected=format_cents(0),
-                total_due=format_cents(advance.total_due),
-                total_txn_amount_due=format_cents(advance.txn_total_due),
+    key = str(advance.key)
+    return pb.Advance(
+        key=key,
+        id=key,
+        href=HREF.format(key=key),
+        advance_number=advance.advance_number or "",
+        customer=pb.Customer(id=f.customer_id, name=f.customer_name),
+        reference_number=f.reference_number,
+        description=f.description,
+        state=enum_value(pb.AdvanceState, advance.state),
+        total_entered=format_cents(advance.total_entered),
+        txn_total_entered=format_cents(advance.txn_total_entered),
+        payment_information=pb.PaymentInformation(
+            payment_date=str(f.payment_date),
+            receipt_date=str(f.receipt_date),
+            payment_method=enum_value(pb.PaymentMethod, f.payment_method or ""),
+            financial_entity=(
+                pb.FinancialEntity(id=f.financial_entity_id) if f.financial_entity_id else None
             ),
-            advance_summary=_given(pb.AdvanceSummary(id=f.advance_summary_id)),
-            gl_account=_given(
-                pb.AdvanceGlAccount(
-                    id=f.gl_account_id,
-                    undeposited_gl_account_number=f.undeposited_gl_account_number,
-                )
+            currency=pb.Currency(
+                base_currency=advance.base_currency,
+                txn_currency=f.txn_currency or advance.base_currency,
+                exchange_rate_date=str(f.exchange_rate_date or ""),
+                exchange_rate_type_id=f.exchange_rate_type_id,
+                exchange_rate=format_rate(f.rate()),
             ),
-            attachment=_given(pb.Attachment(id=f.attachment_id)),
-            items=[
-                pb.AdvanceLine(
-                    key=str(line.key),
-                    id=str(line.key),
-                    line_number=line.line_number,
-                    gl_account=pb.LineGlAccount(
-                        id=line.fields.gl_account.id, name=line.fields.gl_account.name
-                    ),
-                    account_label=_given(
-                        pb.AccountLabel(
-                            id=line.fields.account_label.id, name=line.fields.account_label.name
-                        )
-                    ),
-                    txn_amount=format_cents(line.fields.txn_amount or 0),
-                    base_amount=format_cents(line.base_amount),
-                    memo=line.fields.memo,
-                    dimensions=pb.Dimensions(
-                        **{name: _dimension(ref) for name, ref in line.fields.dimensions.items()}
-                    ),
-                )
-                for line in advance.lines
-            ],
-            audit=pb.Audit(
-                create_time=timestamp(advance.create_time),
-                update_time=timestamp(advance.update_time),
-                created_by=str(advance.created_by or ""),
-                modified_by=str(advance.modified_by or ""),
-            ),
-            etag=advance.etag,
-            reversed_date=str(advance.reversed_date or ""),
-            applications=[_application(a) for a in advance.applications],
-            unapplied_applications=[_application(a) for a in advance.unapplied],
-        )
+            total_paid=format_cents(advance.total_paid),
+            txn_total_paid=format_cents(advance.txn_total_paid),
+            total_selected=_ZERO,
+            txn_total_selected=_ZERO,
+            total_due=format_cents(advance.total_due),
+            total_txn_amount_due=format_cents(advance.txn_total_due),
+        ),
+        advance_summary=(
+            pb.AdvanceSummary(id=f.advance_summary_id) if f.advance_summary_id else None
+        ),
+        gl_account=(
+            pb.AdvanceGlAccount(
+                id=f.gl_account_id, undeposited_gl_account_number=f.undeposited_gl_account_number
+            )
+            if f.gl_account_id or f.undeposited_gl_account_number
+            else None
+        ),
+        attachment=pb.Attachment(id=f.attachment_id) if f.attachment_id else None,
+        items=[_line_message(line) for line in advance.lines],
+        audit=pb.Audit(
+            create_time=timestamp(advance.create_time),
+            update_time=timestamp(advance.update_time),
+            created_by=str(advance.created_by or ""),
+            modified_by=str(advance.modified_by or ""),
+        ),
+        etag=advance.etag,
+        reversed_date=str(advance.reversed_date or ""),
+        applications=[_application(a) for a in advance.applications],
+        unapplied_applications=[_application(a) for a in advance.unapplied],
     )
-    return message
+
+
+_ZERO = format_cents(0)
+
+
+def _line_message(line: Line) -> pb.AdvanceLine:
+    key, fields = str(line.key), line.fields
+    label = fields.account_label
+    return pb.AdvanceLine(
+        key=key,
+        id=key,
+        line_number=line.line_number,
+        gl_account=pb.LineGlAccount(id=fields.gl_account.id, name=fields.gl_account.name),
+        account_label=pb.AccountLabel(id=label.id, name=label.name)
+        if label.id or label.name
+        else None,
+        txn_amount=format_cents(fields.txn_amount or 0),
+        base_amount=format_cents(line.base_amount),
+        memo=fields.memo,
+        dimensions=pb.Dimensions(
+            **{
+                name: pb.Dimension(id=ref.id, name=ref.name)
+                for name, ref in fields.dimensions.items()
+            }
+        ),
+    )
 
 
 def _application(a: Application) -> pb.Application:

@@ -6,6 +6,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, cast
 
@@ -35,7 +36,8 @@ from service.advances.domain import (
     in_date_order,
 )
 from service.auth.keys import Tenant
-from service.db.ids import new_id
+from service.db.bulk import insert_rows
+from service.db.ids import new_id, new_ids
 from service.db.models import Advance as AdvanceRow
 from service.db.models import AdvanceApplication as ApplicationRow
 from service.db.models import AdvanceLine as LineRow
@@ -48,14 +50,34 @@ class NumberTaken(Exception):
 
 
 @contextmanager
-def _number_unique(advance_number: str | None) -> Iterator[None]:
+def _number_unique() -> Iterator[None]:
     """The unique constraint on advance numbers, violated, as NumberTaken."""
     try:
         yield
     except IntegrityError as error:
         if "advance_number" in str(error.orig):
-            raise NumberTaken(advance_number) from error
+            raise NumberTaken() from error
         raise
+
+
+def _as_stored(advance: Advance) -> Advance:
+    """A new advance with the keys it is stored under, as reading it back would give it
+    (the exchange rate is stored as normalised text)."""
+    key, *line_keys = new_ids(1 + len(advance.lines))
+    rate = advance.fields.exchange_rate
+    return replace(
+        advance,
+        key=key,
+        lines=tuple(
+            Line(line_key, line.line_number, line.fields, line.base_amount)
+            for line_key, line in zip(line_keys, advance.lines, strict=True)
+        ),
+        fields=(
+            advance.fields
+            if rate is None
+            else replace(advance.fields, exchange_rate=Decimal(format_rate(rate)))
+        ),
+    )
 
 
 def _header_values(advance: Advance) -> dict[str, Any]:
@@ -171,12 +193,13 @@ _LINES = cast(Table, LineRow.__table__)
 _APPLICATIONS = cast(Table, ApplicationRow.__table__)
 _MINE = of_tenant(_ADVANCES)
 _THIS = _MINE & (_ADVANCES.c.id == bindparam("b_key"))
-_INSERT = insert(_ADVANCES)
-_INSERT_LINES = insert(_LINES)
 _SET_NUMBER = update(_ADVANCES).where(_THIS).values(advance_number=bindparam("b_number"))
 _NUMBER_TAKEN = (
     select(_ADVANCES.c.id).where(_MINE & (_ADVANCES.c.advance_number == bindparam("b_number")))
 ).limit(1)
+_NUMBERS_TAKEN = select(_ADVANCES.c.advance_number).where(
+    _MINE & _ADVANCES.c.advance_number.in_(bindparam("b_numbers", expanding=True))
+)
 _GET = select(_ADVANCES).where(_THIS)
 _GET_FOR_UPDATE = _GET.with_for_update()  # SQLite: BEGIN IMMEDIATE already serialises
 _MANY = (
@@ -226,31 +249,37 @@ class AdvanceRepository:
         self.tenant = tenant
         self.mine = tenant_params(tenant)
 
-    def number_taken(self, advance_number: str) -> bool:
-        found = self.conn.execute(_NUMBER_TAKEN, {**self.mine, "b_number": advance_number})
-        return found.first() is not None
+    def numbers_taken(self, numbers: list[str]) -> set[str]:
+        """Those of `numbers` that advances of the tenant already have (one query)."""
+        if not numbers:
+            return set()
+        found = self.conn.execute(_NUMBERS_TAKEN, {**self.mine, "b_numbers": numbers})
+        return set(found.scalars())
 
-    def insert(self, advance: Advance) -> int:
-        """Stores a new advance (key 0) and its lines; its key. NumberTaken if a concurrent
-        create took its number first (the unique constraint is the final word on it)."""
-        key = new_id()
-        values = {
-            "id": key,
-            **tenant_columns(self.tenant),
-            "advance_number": advance.advance_number,
-            "base_currency": advance.base_currency,
-            "create_time": advance.create_time,
-            "created_by": advance.created_by,
-            **_header_values(advance),
-        }
-        with _number_unique(advance.advance_number):
-            self.conn.execute(_INSERT, values)
-        self._insert_lines(key, advance.lines)
-        return key
+    def insert_many(self, advances: list[Advance]) -> list[Advance]:
+        """Stores new advances (keys 0) and their lines, in two statements whatever their
+        number; they are returned as reading them back would give them. NumberTaken if
+        one's number is in use (the unique constraint is the final word on it)."""
+        stored = [_as_stored(advance) for advance in advances]
+        rows = [
+            {
+                "id": advance.key,
+                "advance_number": advance.advance_number,
+                "base_currency": advance.base_currency,
+                "create_time": advance.create_time,
+                "created_by": advance.created_by,
+                **_header_values(advance),
+            }
+            for advance in stored
+        ]
+        with _number_unique():
+            insert_rows(self.conn, _ADVANCES, self.tenant, rows)
+        self._insert_lines([(a.key, line) for a in stored for line in a.lines])
+        return stored
 
     def set_number(self, key: int, advance_number: str) -> None:
-        """Numbers a new advance; NumberTaken if another advance has that number."""
-        with _number_unique(advance_number):
+        """Numbers an advance; NumberTaken if another advance has that number."""
+        with _number_unique():
             self.conn.execute(_SET_NUMBER, {**self.mine, "b_key": key, "b_number": advance_number})
 
     def save(self, before: Advance, after: Advance) -> None:
@@ -264,7 +293,8 @@ class AdvanceRepository:
         )
         if after.lines != before.lines:
             self.conn.execute(_DELETE_LINES, {**self.mine, "b_key": before.key})
-            self._insert_lines(before.key, after.lines)
+            keyed = [replace(line, key=new_id()) for line in after.lines]
+            self._insert_lines([(before.key, line) for line in keyed])
         recorded = [a for a in after.applications if a.key == 0]
         if recorded:
             self.conn.execute(
@@ -298,30 +328,28 @@ class AdvanceRepository:
             "applied_by": application.applied_by,
         }
 
-    def _insert_lines(self, key: int, lines: tuple[Line, ...]) -> None:
-        self.conn.execute(
-            _INSERT_LINES,
-            [
-                {
-                    "id": new_id(),
-                    **tenant_columns(self.tenant),
-                    "advance_id": key,
-                    "line_number": line.line_number,
-                    "gl_account_id": line.fields.gl_account.id,
-                    "gl_account_name": line.fields.gl_account.name,
-                    "account_label_id": line.fields.account_label.id,
-                    "account_label_name": line.fields.account_label.name,
-                    "txn_amount": line.fields.txn_amount,
-                    "base_amount": line.base_amount,
-                    "memo": line.fields.memo,
-                    "dimensions": {
-                        name: {"id": ref.id, "name": ref.name}
-                        for name, ref in line.fields.dimensions.items()
-                    },
-                }
-                for line in lines
-            ],
-        )
+    def _insert_lines(self, lines: list[tuple[int, Line]]) -> None:
+        """Inserts lines with their keys, each given with its advance's key."""
+        rows = [
+            {
+                "id": line.key,
+                "advance_id": advance_key,
+                "line_number": line.line_number,
+                "gl_account_id": line.fields.gl_account.id,
+                "gl_account_name": line.fields.gl_account.name,
+                "account_label_id": line.fields.account_label.id,
+                "account_label_name": line.fields.account_label.name,
+                "txn_amount": line.fields.txn_amount,
+                "base_amount": line.base_amount,
+                "memo": line.fields.memo,
+                "dimensions": {
+                    name: {"id": ref.id, "name": ref.name}
+                    for name, ref in line.fields.dimensions.items()
+                },
+            }
+            for advance_key, line in lines
+        ]
+        insert_rows(self.conn, _LINES, self.tenant, rows)
 
     def get(self, key: int, lock: bool = False) -> Advance | None:
         query = _GET_FOR_UPDATE if lock else _GET

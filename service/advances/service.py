@@ -11,6 +11,7 @@ from service.advances import domain
 from service.advances.domain import Advance, AdvanceFields, Filters
 from service.advances.repository import AdvanceRepository, NumberTaken
 from service.auth.keys import Principal, Tenant
+from service.counters.domain import AdvanceRequest
 from service.counters.service import Counters
 from service.db.uow import UnitOfWork
 from service.entities.settings import EntitySettings
@@ -76,6 +77,15 @@ def number_exists(advance_number: str) -> AlreadyExists:
     )
 
 
+def counter_behind(advance_number: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        "ADVANCE_COUNTER_BEHIND",
+        f"the AR advance counter issued {advance_number!r}, which an existing advance "
+        "already has: advance the COUNTER_TYPE_AR_ADVANCE counter past the migrated numbers",
+        metadata={"advance_number": advance_number},
+    )
+
+
 # A transition of the domain, given the advance, the entity's settings and the time.
 Transition = Callable[[Advance, EntitySettings, datetime], Advance]
 
@@ -95,6 +105,10 @@ class _Undone(Exception):
 
     def __init__(self, advance: Advance) -> None:
         self.advance = advance
+
+
+class _InTurn(Exception):
+    """Raised when a batch can't be written together: it is undone and created in turn."""
 
 
 class Advances:
@@ -128,32 +142,118 @@ class Advances:
     def create_many(
         self, principal: Principal, items: list["NewAdvance | Exception"]
     ) -> list[Advance | Exception]:
-        """Each item created in turn, in one transaction, each in a savepoint of its own:
-        an item that fails (or only validates) leaves nothing, and the others go on. An
-        Exception among `items` (it failed parsing) is its own outcome."""
+        """Creates the items in one transaction, in request order: an item that fails (or
+        only validates) leaves nothing, and the others go on. An Exception among `items`
+        (it failed parsing) is its own outcome.
+
+        The items are written together, in a few statements whatever their number. Where
+        that cannot give the outcome creating them in turn would (an item only validates;
+        a legacy number in the counter's format follows an item still to be numbered; the
+        database refuses a write, the counter a move), it is undone and they are created
+        in turn, each in a savepoint of its own."""
 
         def create_all(conn: Connection) -> list[Advance | Exception]:
             settings = load_settings(conn, principal.tenant.entity_id)  # once for them all
-            outcomes: list[Advance | Exception] = []
-            for item in items:
-                if isinstance(item, Exception):
-                    outcomes.append(item)
-                    continue
+            if not any(isinstance(item, NewAdvance) and item.validate_only for item in items):
                 try:
                     with self.uow.savepoint():
-                        made = self._create(conn, principal, item, settings)
-                        if item.validate_only:
-                            raise _Undone(made)
-                    outcomes.append(made)
-                except _Undone as undone:
-                    outcomes.append(undone.advance)
-                except TransientConflict:
-                    raise  # the unit of work runs the whole call again
-                except ServiceError as error:
-                    outcomes.append(error)
-            return outcomes
+                        return self._create_together(conn, principal, items, settings)
+                except _InTurn:
+                    pass
+            return self._create_in_turn(conn, principal, items, settings)
 
         return self.uow.run(create_all)
+
+    def _create_together(
+        self,
+        conn: Connection,
+        principal: Principal,
+        items: list["NewAdvance | Exception"],
+        settings: EntitySettings,
+    ) -> list[Advance | Exception]:
+        """The items' outcomes as _create_in_turn would give them; _InTurn where it can't."""
+        outcomes: dict[int, Advance | Exception] = {}
+        new: dict[int, Advance] = {}  # by index, in request order
+        now = _now()
+        for index, item in enumerate(items):
+            if isinstance(item, Exception):
+                outcomes[index] = item
+                continue
+            try:
+                new[index] = domain.created(
+                    item.fields, item.advance_number or None, item.state, settings,
+                    principal.key_id, now,
+                )  # fmt: skip
+            except ServiceError as error:
+                outcomes[index] = error
+        advances = AdvanceRepository(conn, principal.tenant)
+        supplied = {i: a.advance_number for i, a in new.items() if a.advance_number}
+        taken = advances.numbers_taken(sorted(set(supplied.values())))
+        for index, number in supplied.items():
+            if number in taken:  # by another advance, or by an earlier item
+                outcomes[index] = number_exists(number)
+                del new[index]
+            taken.add(number)
+        legacy = [i for i in new if new[i].advance_number]
+        to_number = [i for i in new if not new[i].advance_number and new[i].state != domain.DRAFT]
+        read = (
+            self.counters.read_supplied(
+                principal.tenant, ADVANCE_COUNTER, [str(new[i].advance_number) for i in legacy]
+            )
+            if legacy
+            else []
+        )
+        moves = [(i, r) for i, r in zip(legacy, read, strict=True) if r is not None]
+        if moves and to_number and moves[-1][0] > to_number[0]:
+            raise _InTurn  # that legacy number may move the counter between two issues
+        try:
+            requests = [
+                AdvanceRequest(ADVANCE_COUNTER, value, period=period, reason=SUPPLIED_NUMBER)
+                for _, (period, value) in moves
+            ]
+            if requests and any(
+                isinstance(outcome, Exception)
+                for outcome in self.counters.advance_many(principal, requests)
+            ):
+                raise _InTurn
+            issued = None
+            if to_number:  # the counter's row stays locked from here to the commit
+                issued = self.counters.issue_if_any(principal, ADVANCE_COUNTER, len(to_number))
+            if issued is not None:
+                for index, number in zip(to_number, issued.numbers, strict=True):
+                    new[index] = replace(new[index], advance_number=number)
+            outcomes |= zip(new, advances.insert_many(list(new.values())), strict=True)
+        except TransientConflict:
+            raise  # the unit of work runs the whole call again
+        except (ServiceError, NumberTaken):
+            raise _InTurn from None  # in turn, only the items concerned fail
+        return [outcomes[index] for index in range(len(items))]
+
+    def _create_in_turn(
+        self,
+        conn: Connection,
+        principal: Principal,
+        items: list["NewAdvance | Exception"],
+        settings: EntitySettings,
+    ) -> list[Advance | Exception]:
+        outcomes: list[Advance | Exception] = []
+        for item in items:
+            if isinstance(item, Exception):
+                outcomes.append(item)
+                continue
+            try:
+                with self.uow.savepoint():
+                    made = self._create(conn, principal, item, settings)
+                    if item.validate_only:
+                        raise _Undone(made)
+                outcomes.append(made)
+            except _Undone as undone:
+                outcomes.append(undone.advance)
+            except TransientConflict:
+                raise  # the unit of work runs the whole call again
+            except ServiceError as error:
+                outcomes.append(error)
+        return outcomes
 
     def _create(
         self,
@@ -162,31 +262,33 @@ class Advances:
         item: "NewAdvance",
         settings: EntitySettings,
     ) -> Advance:
+        """One advance: a supplied number checked and moving the counter, or a POSTED one
+        numbered from the counter (whose row stays locked from then to the commit)."""
         tenant, number = principal.tenant, item.advance_number
         new = domain.created(
             item.fields, number or None, item.state, settings, principal.key_id, _now()
         )
         advances = AdvanceRepository(conn, tenant)
-        if number and advances.number_taken(number):
-            raise number_exists(number)
-        try:
-            key = advances.insert(new)
-        except NumberTaken:  # a concurrent create took it since the check above
-            raise number_exists(number) from None
-        created = advances.get(key)
-        assert created is not None
         if number:
+            if advances.numbers_taken([number]):
+                raise number_exists(number)
             self.counters.advance_to_supplied(principal, ADVANCE_COUNTER, number, SUPPLIED_NUMBER)
-            return created
-        if created.state == domain.DRAFT:
-            return created
-        issued = self._number(principal, advances, key)
-        return created if issued is None else replace(created, advance_number=issued)
+        elif new.state != domain.DRAFT:
+            issued = self.counters.issue_if_any(principal, ADVANCE_COUNTER)
+            if issued is not None:
+                new = replace(new, advance_number=issued.numbers[0])
+        try:
+            [made] = advances.insert_many([new])
+        except NumberTaken:
+            if number:  # a concurrent create took it since the check
+                raise number_exists(number) from None
+            raise counter_behind(str(new.advance_number)) from None
+        return made
 
     def _number(self, principal: Principal, advances: AdvanceRepository, key: int) -> str | None:
-        """Numbers the advance from the AR advance counter, if the entity has one. Called
-        last in its transaction: the counter's row is locked from here to the commit, so
-        concurrent callers of the entity queue only for this short tail."""
+        """Numbers a submitted advance from the AR advance counter, if the entity has one.
+        Called last in its transaction: the counter's row is locked from here to the
+        commit, so concurrent callers of the entity queue only for this short tail."""
         issued = self.counters.issue_if_any(principal, ADVANCE_COUNTER)
         if issued is None:
             return None
@@ -194,13 +296,7 @@ class Advances:
         try:
             advances.set_number(key, number)
         except NumberTaken:
-            raise FailedPrecondition(
-                "ADVANCE_COUNTER_BEHIND",
-                f"the AR advance counter issued {number!r}, which an existing advance "
-                "already has: advance the COUNTER_TYPE_AR_ADVANCE counter past the "
-                "migrated numbers",
-                metadata={"advance_number": number},
-            ) from None
+            raise counter_behind(number) from None
         return number
 
     def get_by_number(self, tenant: Tenant, advance_number: str) -> Advance:

@@ -364,15 +364,21 @@ class Counters:
         in the format of the type's main series and lies above its period's value, advances
         that counter to it, audited with `reason`; None when it has another form. Run inside
         the caller's unit of work, it changes nothing if that one fails."""
-        found = self.uow.run(lambda conn: CounterRepository(conn, principal.tenant).series(
-            counter_type, ""
-        ))  # fmt: skip
-        read = None if found is None else read_number(found.format, number)
+        [read] = self.read_supplied(principal.tenant, counter_type, [number])
         if read is None:
             return None
         period, value = read
-        request = AdvanceRequest(counter_type, value, period=period, reason=reason)
-        return self.advance(principal, request)
+        return self.advance(
+            principal, AdvanceRequest(counter_type, value, period=period, reason=reason)
+        )
+
+    def read_supplied(
+        self, tenant: Tenant, counter_type: str, numbers: list[str]
+    ) -> list[tuple[str, int] | None]:
+        """For each of `numbers`, its period and value when it is written in the format of
+        the type's main series (see read_number), else None; the format is read once."""
+        found = self.uow.run(lambda conn: CounterRepository(conn, tenant).series(counter_type, ""))
+        return [None if found is None else read_number(found.format, n) for n in numbers]
 
     def events_page(
         self,

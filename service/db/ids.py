@@ -9,6 +9,7 @@ insert on the primary key, and the unit of work runs again with new keys (see
 db/failures.py).
 """
 
+import os
 import secrets
 
 SMALLEST, LARGEST = 10**15, 2**53 - 1
@@ -17,6 +18,15 @@ SMALLEST_KEY_ID, LARGEST_KEY_ID = 10**8, 2**31 - 1
 
 def new_id() -> int:
     return SMALLEST + secrets.randbelow(LARGEST - SMALLEST + 1)
+
+
+def new_ids(count: int) -> list[int]:
+    """`count` keys from one read of the system's randomness (a batch of advances needs
+    hundreds). 64 random bits folded onto the range: no key is likelier than another by
+    more than 2**-11 of itself, which tells nobody anything."""
+    raw = os.urandom(8 * count)
+    span = LARGEST - SMALLEST + 1
+    return [SMALLEST + int.from_bytes(raw[i : i + 8]) % span for i in range(0, 8 * count, 8)]
 
 
 def new_key_id() -> int:

@@ -6,7 +6,6 @@ a call that failed after its client left logged a false error; advance keys and 
 ids were global sequences, so one tenant could count another's advances.)"""
 
 import base64
-import itertools
 import signal
 from pathlib import Path
 
@@ -110,10 +109,15 @@ def test_no_identifier_a_tenant_sees_counts_another_tenants_rows(channel, keys, 
 def test_a_new_key_that_collides_is_drawn_again(channel, key, database, monkeypatch, proof):
     client = Client(channel, key)
     taken = int(client.create().key)
-    drawn = itertools.chain([taken], iter(ids.new_id, None))
-    monkeypatch.setattr(repository, "new_id", lambda: next(drawn))
+    draws: list[list[int]] = []
+
+    def draw(count: int) -> list[int]:  # the first draw's advance key is the taken one
+        draws.append(([taken] if not draws else []) + ids.new_ids(count - (not draws)))
+        return draws[-1]
+
+    monkeypatch.setattr(repository, "new_ids", draw)
     created = client.create(payload(description="drawn again"))
-    assert int(created.key) != taken
+    assert [d[0] for d in draws] == [taken, int(created.key)]  # refused, then drawn again
     with database.connect() as conn:
         keys = sorted(conn.execute(select(models.Advance.id)).scalars())
     assert keys == sorted([taken, int(created.key)])
@@ -161,3 +165,11 @@ def test_a_call_that_fails_after_its_caller_left_logs_no_error(database, key, tm
     assert log.count('"code": "CANCELLED"') == 3
     proof("3 calls abandoned by their callers while they waited on a lock: logged as CANCELLED, "
           "no error, no traceback")  # fmt: skip
+
+
+def test_keys_drawn_together_span_the_range_and_differ():
+    drawn = ids.new_ids(10_000)
+    assert len(set(drawn)) == len(drawn)
+    assert all(ids.SMALLEST <= key <= ids.LARGEST for key in drawn)
+    middle = (ids.SMALLEST + ids.LARGEST) // 2
+    assert min(drawn) < middle < max(drawn)  # folded onto the whole range, not a corner
