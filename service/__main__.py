@@ -3,6 +3,7 @@ counters history | idempotency purge."""
 
 import argparse
 import csv
+import gc
 import itertools
 import logging
 import os
@@ -93,6 +94,11 @@ def serve(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with run_server(engine, settings) as running:
+        # What startup made lives as long as the process: kept out of the collector's
+        # full passes, which then scan only what calls allocate (a full pass over the
+        # whole heap paused a batch of 100 advances for 80 ms, one batch in twenty).
+        gc.collect()
+        gc.freeze()
         log.info(
             "serving on %s (port %d, %s)%s",
             settings.listen,

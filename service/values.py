@@ -86,7 +86,12 @@ def parse_rate(text: str, violations: Violations, field: str) -> Decimal | None:
 
 def convert(cents: int, rate: Decimal) -> int:
     """`cents` x `rate`, rounded half up to whole cents."""
-    return int((Decimal(cents) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if rate == _ONE:  # most advances are in the base currency: no decimal arithmetic
+        return cents
+    return int((Decimal(cents) * rate).quantize(_ONE, rounding=ROUND_HALF_UP))
+
+
+_ONE = Decimal(1)
 
 
 def format_rate(rate: Decimal) -> str:

@@ -342,8 +342,33 @@ def only_key(raw: str) -> int:
 MAX_BATCH = 100
 
 
-def check_batch_size(size: int) -> None:
-    values.check_batch_size(size, MAX_BATCH, "requests", "advances")
+# A batch's response echoes every advance, with keys, totals and audit added (about 65
+# bytes a line, 400 an advance): within these it stays under 3 MiB, short of gRPC's
+# default 4 MiB client limit, so a caller always reads what was created.
+MAX_BATCH_BYTES = 2 * 1024 * 1024
+MAX_BATCH_ITEMS = 10_000
+
+
+def check_batch(request: pb.BatchCreateAdvancesRequest) -> None:
+    """INVALID_ARGUMENT at once for a batch of more than MAX_BATCH advances, or too large
+    to answer in one response: nothing of it is read."""
+    values.check_batch_size(len(request.requests), MAX_BATCH, "requests", "advances")
+    violations = Violations()
+    size = request.ByteSize()
+    if size > MAX_BATCH_BYTES:
+        violations.add(
+            "requests",
+            f"must be at most {MAX_BATCH_BYTES} bytes serialized; got {size}: split the batch",
+            "BATCH_TOO_LARGE",
+        )
+    items = sum(len(item.advance.items) for item in request.requests)
+    if items > MAX_BATCH_ITEMS:
+        violations.add(
+            "requests",
+            f"must hold at most {MAX_BATCH_ITEMS} items in all; got {items}: split the batch",
+            "TOO_MANY_ITEMS",
+        )
+    violations.raise_if_any()
 
 
 def only_number(raw: str) -> str:

@@ -4,7 +4,7 @@ the caller's transaction; every statement is limited to the caller's tenant
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
@@ -60,17 +60,17 @@ def _number_unique() -> Iterator[None]:
         raise
 
 
-def _as_stored(advance: Advance) -> Advance:
-    """A new advance with the keys it is stored under, as reading it back would give it
-    (the exchange rate is stored as normalised text)."""
-    key, *line_keys = new_ids(1 + len(advance.lines))
+def _as_stored(advance: Advance, keys: Iterator[int], number: str | None) -> Advance:
+    """A new advance with the keys it is stored under (drawn from `keys`) and its number,
+    as reading it back would give it (the exchange rate is stored as normalised text)."""
     rate = advance.fields.exchange_rate
     return replace(
         advance,
-        key=key,
+        key=next(keys),
+        advance_number=number,
         lines=tuple(
-            Line(line_key, line.line_number, line.fields, line.base_amount)
-            for line_key, line in zip(line_keys, advance.lines, strict=True)
+            Line(next(keys), line.line_number, line.fields, line.base_amount)
+            for line in advance.lines
         ),
         fields=(
             advance.fields
@@ -256,11 +256,19 @@ class AdvanceRepository:
         found = self.conn.execute(_NUMBERS_TAKEN, {**self.mine, "b_numbers": numbers})
         return set(found.scalars())
 
-    def insert_many(self, advances: list[Advance]) -> list[Advance]:
+    def insert_many(
+        self, advances: list[Advance], numbers: Mapping[int, str] | None = None
+    ) -> list[Advance]:
         """Stores new advances (keys 0) and their lines, in two statements whatever their
-        number; they are returned as reading them back would give them. NumberTaken if
-        one's number is in use (the unique constraint is the final word on it)."""
-        stored = [_as_stored(advance) for advance in advances]
+        number, `numbers[i]` (issued just now) numbering the i-th when given; they are
+        returned as reading them back would give them. NumberTaken if a number is in use
+        (the unique constraint is the final word on it)."""
+        numbers = numbers or {}
+        keys = iter(new_ids(len(advances) + sum(len(a.lines) for a in advances)))
+        stored = [
+            _as_stored(advance, keys, numbers.get(i, advance.advance_number))
+            for i, advance in enumerate(advances)
+        ]
         rows = [
             {
                 "id": advance.key,

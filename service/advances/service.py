@@ -1,7 +1,7 @@
 """Advance use cases: each one transaction, committed only when it succeeds."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -219,10 +219,12 @@ class Advances:
             issued = None
             if to_number:  # the counter's row stays locked from here to the commit
                 issued = self.counters.issue_if_any(principal, ADVANCE_COUNTER, len(to_number))
-            if issued is not None:
-                for index, number in zip(to_number, issued.numbers, strict=True):
-                    new[index] = replace(new[index], advance_number=number)
-            outcomes |= zip(new, advances.insert_many(list(new.values())), strict=True)
+            numbers = {}
+            if issued is not None:  # by position among the advances written
+                position = {index: at for at, index in enumerate(new)}
+                numbers = {position[i]: n for i, n in zip(to_number, issued.numbers, strict=True)}
+            made = advances.insert_many(list(new.values()), numbers)
+            outcomes |= zip(new, made, strict=True)
         except TransientConflict:
             raise  # the unit of work runs the whole call again
         except (ServiceError, NumberTaken):
@@ -269,20 +271,20 @@ class Advances:
             item.fields, number or None, item.state, settings, principal.key_id, _now()
         )
         advances = AdvanceRepository(conn, tenant)
+        issued: dict[int, str] = {}
         if number:
             if advances.numbers_taken([number]):
                 raise number_exists(number)
             self.counters.advance_to_supplied(principal, ADVANCE_COUNTER, number, SUPPLIED_NUMBER)
         elif new.state != domain.DRAFT:
-            issued = self.counters.issue_if_any(principal, ADVANCE_COUNTER)
-            if issued is not None:
-                new = replace(new, advance_number=issued.numbers[0])
+            issue = self.counters.issue_if_any(principal, ADVANCE_COUNTER)
+            issued = {} if issue is None else {0: issue.numbers[0]}
         try:
-            [made] = advances.insert_many([new])
+            [made] = advances.insert_many([new], issued)
         except NumberTaken:
             if number:  # a concurrent create took it since the check
                 raise number_exists(number) from None
-            raise counter_behind(str(new.advance_number)) from None
+            raise counter_behind(issued[0]) from None
         return made
 
     def _number(self, principal: Principal, advances: AdvanceRepository, key: int) -> str | None:

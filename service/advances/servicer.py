@@ -35,7 +35,7 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
     ) -> pb.BatchCreateAdvancesResponse:
         """Items are created in request order, in one transaction; an invalid item gets
         its own error status and the others are still created."""
-        messages.check_batch_size(len(request.requests))
+        messages.check_batch(request)
         items: list[NewAdvance | Exception] = []
         for item in request.requests:
             try:

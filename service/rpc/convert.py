@@ -1,6 +1,6 @@
 """Conversions every servicer shares: proto enums to domain names and back, timestamps."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -39,6 +39,10 @@ def enum_value(enum: EnumTypeWrapper, name: str) -> Any:  # the enum's own value
 
 
 def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    """A time-zone-aware datetime (a naive one is taken as UTC) as a Timestamp, exactly.
+    Computed here: Timestamp.FromDatetime was a tenth of rendering a batch of advances."""
+    since = (value if value.tzinfo else value.replace(tzinfo=UTC)) - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -72,3 +72,10 @@ def test_rows_must_name_every_column(database, advance_id):
         del row["memo"]  # would be NULL, silently
     with pytest.raises(ValueError, match="memo"), database.begin() as conn:
         insert_rows(conn, LINES, Tenant("acme", "live"), rows)
+
+
+def test_rows_must_name_their_columns_in_one_order(database, advance_id):
+    first, second = line_rows(advance_id, 2)
+    reordered = dict(reversed(list(second.items())))  # same columns, values elsewhere
+    with pytest.raises(ValueError, match="columns"), database.begin() as conn:
+        insert_rows(conn, LINES, Tenant("acme", "live"), [first, reordered])

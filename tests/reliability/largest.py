@@ -119,3 +119,50 @@ def largest_batch() -> cpb.BatchAdvanceCountersRequest:
             for i in range(50)
         ]
     )
+
+
+def _valid_line(characters: int) -> apb.AdvanceLine:
+    return apb.AdvanceLine(
+        gl_account=apb.LineGlAccount(id="2200"),
+        txn_amount="1",
+        memo=wide(characters),
+        dimensions=apb.Dimensions(location=apb.Dimension(id="CA")),
+    )
+
+
+def largest_advance_batch() -> apb.BatchCreateAdvancesRequest:
+    """The batch whose answer is largest: messages.MAX_BATCH advances holding
+    messages.MAX_BATCH_ITEMS lines in all (the answer adds the most to each line), their
+    memos as long as messages.MAX_BATCH_BYTES allows."""
+    per_advance = messages.MAX_BATCH_ITEMS // messages.MAX_BATCH
+    for characters in range(200, 0, -1):
+        advance = apb.Advance(
+            customer=apb.Customer(id="C-1"),
+            payment_information=apb.PaymentInformation(
+                payment_date="2024-06-13",
+                receipt_date="2024-06-13",
+                payment_method=apb.PAYMENT_METHOD_CASH,
+            ),
+            items=[_valid_line(characters)] * per_advance,
+        )
+        batch = apb.BatchCreateAdvancesRequest(
+            requests=[apb.CreateAdvanceRequest(advance=advance)] * messages.MAX_BATCH
+        )
+        if batch.ByteSize() <= messages.MAX_BATCH_BYTES:
+            return batch
+    raise AssertionError("no batch of MAX_BATCH_ITEMS lines fits MAX_BATCH_BYTES")
+
+
+def flood_of_advances() -> apb.BatchCreateAdvancesRequest:
+    """100 advances as large as the message limit holds: far past MAX_BATCH_BYTES."""
+    advance = apb.Advance(description="x" * ((MAX_MESSAGE_BYTES - 4096) // messages.MAX_BATCH))
+    return apb.BatchCreateAdvancesRequest(
+        requests=[apb.CreateAdvanceRequest(advance=advance)] * messages.MAX_BATCH
+    )
+
+
+def batch_of_too_many_items() -> apb.BatchCreateAdvancesRequest:
+    """One line past MAX_BATCH_ITEMS, each tiny: the batch is small in bytes."""
+    lines = [apb.AdvanceLine(txn_amount="1")] * (messages.MAX_BATCH_ITEMS // 2 + 1)
+    advance = apb.Advance(items=lines)
+    return apb.BatchCreateAdvancesRequest(requests=[apb.CreateAdvanceRequest(advance=advance)] * 2)

@@ -10,7 +10,7 @@ from datetime import UTC, date
 import grpc
 import pytest
 from arcus.receivables.v1 import advances_pb2 as pb
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from service.advances.service import MAX_FULL_PAGE_BYTES
 from service.db import models
@@ -83,3 +83,37 @@ def test_an_advance_too_large_to_answer_is_refused_when_sent(client):
         grpc.StatusCode.INVALID_ARGUMENT,
         {"advance": "ADVANCE_TOO_LARGE"},
     )
+
+
+# The largest batch's answer: MAX_BATCH_BYTES as sent, and its 10,000 lines' keys, amounts
+# and totals added.
+MAX_BATCH_RESPONSE = 3 * 1024 * 1024
+
+
+def test_the_largest_batch_fits_one_response(client, proof):
+    """The client reads with gRPC's default limit: it always gets what was created."""
+    batch = largest.largest_advance_batch()
+    response = client.BatchCreateAdvances(batch)
+    assert [r.status.code for r in response.results] == [0] * len(batch.requests)
+    size = response.ByteSize()
+    assert size <= MAX_BATCH_RESPONSE < DEFAULT_CLIENT_LIMIT
+    sent = batch.ByteSize() / 2**20
+    proof(f"the largest batch of advances (100 advances, 10,000 lines, {sent:.2f} MiB sent): "
+          f"answered in {size / 2**20:.2f} MiB")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("batch", "reason"),
+    [
+        (largest.flood_of_advances(), "BATCH_TOO_LARGE"),
+        (largest.batch_of_too_many_items(), "TOO_MANY_ITEMS"),
+    ],
+)
+def test_a_batch_too_large_to_answer_is_refused_when_sent(client, database, batch, reason):
+    error = client.fails("BatchCreateAdvances", batch)
+    assert (error.code, error.violations) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        {"requests": reason},
+    )
+    with database.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(models.Advance)).scalar_one() == 0
