@@ -187,49 +187,54 @@ class Advances:
             except ServiceError as error:
                 outcomes[index] = error
         advances = AdvanceRepository(conn, principal.tenant)
-        supplied = {i: a.advance_number for i, a in new.items() if a.advance_number}
-        taken = advances.numbers_taken(sorted(set(supplied.values())))
-        for index, number in supplied.items():
-            if number in taken:  # by another advance, or by an earlier item
-                outcomes[index] = number_exists(number)
-                del new[index]
-            taken.add(number)
-        legacy = [i for i in new if new[i].advance_number]
-        to_number = [i for i in new if not new[i].advance_number and new[i].state != domain.DRAFT]
-        read = (
-            self.counters.read_supplied(
-                principal.tenant, ADVANCE_COUNTER, [str(new[i].advance_number) for i in legacy]
-            )
-            if legacy
-            else []
+        taken = advances.numbers_taken(
+            sorted({a.advance_number for a in new.values() if a.advance_number})
         )
-        moves = [(i, r) for i, r in zip(legacy, read, strict=True) if r is not None]
-        if moves and to_number and moves[-1][0] > to_number[0]:
-            raise _InTurn  # that legacy number may move the counter between two issues
+        for index, advance in list(new.items()):
+            if advance.advance_number in taken:  # by another advance, or an earlier item
+                outcomes[index] = number_exists(advance.advance_number)
+                del new[index]
+            elif advance.advance_number:
+                taken.add(advance.advance_number)
         try:
-            requests = [
-                AdvanceRequest(ADVANCE_COUNTER, value, period=period, reason=SUPPLIED_NUMBER)
-                for _, (period, value) in moves
-            ]
-            if requests and any(
-                isinstance(outcome, Exception)
-                for outcome in self.counters.advance_many(principal, requests)
-            ):
-                raise _InTurn
-            issued = None
-            if to_number:  # the counter's row stays locked from here to the commit
-                issued = self.counters.issue_if_any(principal, ADVANCE_COUNTER, len(to_number))
-            numbers = {}
-            if issued is not None:  # by position among the advances written
-                position = {index: at for at, index in enumerate(new)}
-                numbers = {position[i]: n for i, n in zip(to_number, issued.numbers, strict=True)}
-            made = advances.insert_many(list(new.values()), numbers)
-            outcomes |= zip(new, made, strict=True)
+            written = list(new.values())
+            made = advances.insert_many(written, self._numbers(principal, written))
         except TransientConflict:
             raise  # the unit of work runs the whole call again
         except (ServiceError, NumberTaken):
             raise _InTurn from None  # in turn, only the items concerned fail
+        outcomes |= zip(new, made, strict=True)
         return [outcomes[index] for index in range(len(items))]
+
+    def _numbers(self, principal: Principal, advances: list[Advance]) -> dict[int, str]:
+        """Moves the AR advance counter past the legacy numbers among `advances` written
+        in its format, then issues one number for each POSTED advance without one: the
+        numbers by position. _InTurn when such a legacy number follows an advance to be
+        numbered (created in turn, it would move the counter between their issues)."""
+        legacy = [at for at, a in enumerate(advances) if a.advance_number]
+        to_number = [
+            at for at, a in enumerate(advances) if not a.advance_number and a.state != domain.DRAFT
+        ]
+        read = self.counters.read_supplied(
+            principal.tenant, ADVANCE_COUNTER, [str(advances[at].advance_number) for at in legacy]
+        ) if legacy else []  # fmt: skip
+        moves = [(at, r) for at, r in zip(legacy, read, strict=True) if r is not None]
+        if moves and to_number and moves[-1][0] > to_number[0]:
+            raise _InTurn
+        requests = [
+            AdvanceRequest(ADVANCE_COUNTER, value, period=period, reason=SUPPLIED_NUMBER)
+            for _, (period, value) in moves
+        ]
+        if requests and any(
+            isinstance(outcome, Exception)
+            for outcome in self.counters.advance_many(principal, requests)
+        ):
+            raise _InTurn
+        if not to_number:
+            return {}
+        # Last before the insert: the counter's row stays locked from here to the commit.
+        issued = self.counters.issue_if_any(principal, ADVANCE_COUNTER, len(to_number))
+        return {} if issued is None else dict(zip(to_number, issued.numbers, strict=True))
 
     def _create_in_turn(
         self,

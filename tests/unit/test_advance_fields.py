@@ -200,3 +200,20 @@ def test_a_line_whose_base_amount_rounds_to_zero_is_refused():
     # Half a cent rounds up: the line keeps a base amount.
     half = complete(items=(line(1),), txn_currency="EUR", exchange_rate=Decimal("0.5"))
     assert checked(half, EntitySettings()) == []
+
+
+def test_a_line_without_an_amount_does_not_stop_the_next_from_being_checked():
+    f = complete(items=(line(None), line(1)), txn_currency="EUR", exchange_rate=Decimal("0.000001"))
+    assert [(v.field, v.reason) for v in checked(f, EntitySettings())] == [
+        ("advance.items[0].txn_amount", "FIELD_REQUIRED"),
+        ("advance.items[1].txn_amount", "BASE_AMOUNT_ZERO"),
+    ]
+
+
+def test_a_page_token_carries_every_filter_in_order():
+    filters = domain.Filters(
+        customer_id="C-1", state="posted", advance_number="ADV-7", reference_number="R-9",
+        payment_date_from=date(2024, 1, 1), payment_date_to=date(2024, 12, 31),
+    )  # fmt: skip
+    assert filters.written() == ["C-1", "posted", "ADV-7", "R-9", "2024-01-01", "2024-12-31"]
+    assert domain.Filters().written() == ["", "", "", "", "", ""]

@@ -570,3 +570,15 @@ def test_void_refusals_name_their_fields():
 )
 def test_a_supplied_number_is_read_back_only_in_its_counters_format(fmt, number, read):
     assert domain.read_number(fmt, number) == read
+
+
+@pytest.mark.parametrize(
+    ("reset", "period", "fits"),
+    [
+        ("yearly", "0001", True), ("yearly", "0000", False),
+        ("monthly", "0001-01", True), ("monthly", "0000-12", False),
+        ("fiscal_yearly", "FY0001", True), ("fiscal_yearly", "FY0000", False),
+    ],
+)  # fmt: skip
+def test_the_first_year_is_a_period_and_year_zero_is_not(reset, period, fits):
+    assert domain.period_fits(reset, period) is fits

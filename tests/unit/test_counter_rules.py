@@ -148,6 +148,17 @@ def test_the_audit_row_of_a_raised_counter_names_its_series_and_period():
     assert domain.change_of(raised, None).api_key_id is None
 
 
+def test_the_audit_row_carries_the_reason_of_the_change():
+    created = domain.advanced(None, None, AdvanceRequest("po", 8812, "PO-"), T0, CAL)
+    raised = domain.advanced(
+        INVOICES, stored(INVOICES, "", 100), AdvanceRequest("invoice", 150), LATER, CAL
+    )
+    for result in (created, raised):
+        assert domain.change_of(result, KEY, "supplied advance number").reason == (
+            "supplied advance number"
+        )
+
+
 def test_a_missing_counter_error_says_how_to_create_it():
     error = domain.counter_not_found("rma")
     assert isinstance(error, NotFound)

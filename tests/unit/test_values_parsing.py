@@ -78,7 +78,8 @@ def test_a_bad_rate_is_reported_with_what_was_sent_cut_short():
 
 
 @pytest.mark.parametrize(
-    "text", ["0.000001", "1000000", "1.0825", "0.0001234567", "123456.7890", "1.5000000000"]
+    "text",
+    ["0.000001", "1000000", "1.0825", "0.0001234567", "123456.7890", "1.5000000000", "1.234567891"],
 )
 def test_rates_within_range_and_ten_significant_digits_pass(text):
     assert reported(parse_rate, text) == (Decimal(text), [])
