@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -27,7 +28,7 @@ from service.db.uow import UnitOfWork
 from service.entities.store import EntityStore
 from service.errors import InvalidArgument, ServiceError, Violations
 from service.idempotency.store import Idempotency
-from service.server import all_scopes, run_server
+from service.server import ListenError, all_scopes, check_listen, run_server
 from service.values import parse_currency, parse_date, parse_time_zone
 
 log = logging.getLogger("service")
@@ -87,6 +88,7 @@ def create_dev_key(engine: Engine) -> None:
 
 
 def serve(settings: Settings) -> None:
+    check_listen(settings.listen)  # before anything is made: a dev key, a database file
     engine = open_database(settings)
     if settings.embedded:
         create_dev_key(engine)
@@ -139,8 +141,14 @@ def keys_list(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def keys_revoke(settings: Settings, args: argparse.Namespace) -> None:
+    started = datetime.now(UTC)
     record = KeyStore(UnitOfWork(open_database(settings))).revoke(args.id)
-    print(f"revoked API key {record.id} ({record.hint}) of entity '{record.entity_id}'")
+    which = f"API key {record.id} ({record.hint}) of entity '{record.entity_id}'"
+    if record.revoke_time is not None and record.revoke_time < started:
+        when = record.revoke_time.strftime("%Y-%m-%d %H:%M:%S UTC")
+        print(f"{which} was already revoked on {when}: nothing changed")
+        return
+    print(f"revoked {which}")
     print(
         f"running servers refuse it within API_KEY_CACHE_SECONDS "
         f"({settings.key_cache_seconds:g} s here)",
@@ -362,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     except OperationalError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         print(f"error: cannot use the database: {reason}", file=sys.stderr)
+        return 2
+    except ListenError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
 

@@ -24,3 +24,5 @@ def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    # Alembic's INFO lines ("Context impl SQLiteImpl.") say nothing to an operator.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -7,6 +7,7 @@ handlers run in a thread pool of GRPC_MAX_WORKERS threads.
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -86,6 +87,41 @@ class _ReflectionPool:
             return found.file
 
 
+class ListenError(OSError):
+    """The server cannot listen on its address."""
+
+
+def check_listen(listen: str) -> None:
+    """ListenError when this machine refuses `listen` to a new server."""
+    refused = _refused(listen)
+    if refused:
+        raise ListenError(f"cannot listen on {listen}: {refused}")
+
+
+def _refused(listen: str) -> str | None:
+    """Why this machine refuses `listen` (HOST:PORT) to a new server, if it does ("Address
+    already in use"): asked of the OS before gRPC binds, whose own failure says only that
+    it failed, and logs it."""
+    host, _, port = listen.rpartition(":")
+    if port == "0":
+        return None
+    try:
+        found = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as error:
+        return str(error)
+    for family, kind, protocol, _, address in found:
+        with socket.socket(family, kind, protocol) as probe:
+            # As gRPC binds: a closed connection's TIME_WAIT is no conflict, a listener is.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                return error.strerror or str(error)
+    return None
+
+
 def channel_options(settings: Settings) -> list[tuple[str, int]]:
     ms = lambda seconds: int(seconds * 1000)  # noqa: E731
     return [
@@ -98,6 +134,9 @@ def channel_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.server_handshake_timeout_ms", ms(settings.handshake_seconds)),
         ("grpc.http2.min_ping_interval_without_data_ms", ms(MIN_CLIENT_PING_INTERVAL_SECONDS)),
         ("grpc.http2.max_ping_strikes", 2),
+        # grpcio shares a port with any process that binds it too (SO_REUSEPORT): a stale
+        # or duplicate server would silently take part of the traffic. One server a port.
+        ("grpc.so_reuseport", 0),
     ]
 
 
@@ -290,18 +329,21 @@ def run_server(
             )
             port = server.add_secure_port(settings.listen, credentials)
         if port == 0:
-            raise OSError("the address is in use or not valid")
+            raise ListenError(f"cannot listen on {settings.listen}")
         for name in ("", *(service.full_name for service in SERVICES)):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         await server.start()
         return server, health_servicer, port
 
     try:
+        check_listen(settings.listen)
         server, health_servicer, port = loop.run(start())
     except Exception as error:
         loop.close()
         executor.shutdown()
-        raise OSError(f"cannot listen on {settings.listen}: {error}") from error
+        if isinstance(error, ListenError):
+            raise
+        raise ListenError(f"cannot listen on {settings.listen}: {error}") from error
     metrics_port = (
         observability.serve_metrics(settings.metrics_listen) if settings.metrics_listen else None
     )

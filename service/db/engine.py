@@ -1,6 +1,8 @@
 """Engine creation: the embedded SQLite default or DATABASE_URL (PostgreSQL via psycopg 3)."""
 
+import contextlib
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -153,10 +155,25 @@ def _ping_after_idle(engine: Engine) -> None:
             raise DisconnectionError("idle connection found dead") from error  # pool retries
 
 
+def _private_file(path: Path) -> None:
+    """The database file readable by its owner alone (it holds key hashes and the ledger),
+    made so before SQLite writes to it; its new folders likewise. SQLite gives its WAL and
+    shared-memory files the database file's permissions."""
+    missing = [folder for folder in reversed(path.parents) if not folder.exists()]
+    for folder in missing:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    if not path.exists():  # an empty file is an empty database
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    if path.stat().st_mode & 0o077:
+        with contextlib.suppress(OSError):  # another's file: theirs to guard
+            path.chmod(0o600)
+
+
 def _sqlite_engine(url: str, pool_size: int, timeout: float | None) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(database))
     # How long a writer waits for the write lock before SQLITE_BUSY.
     busy_ms = int((timeout or 30) * 1000)
     engine = create_engine(
@@ -169,7 +186,7 @@ def _sqlite_engine(url: str, pool_size: int, timeout: float | None) -> Engine:
         _watch(engine, timeout)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -178,9 +195,17 @@ def _sqlite_engine(url: str, pool_size: int, timeout: float | None) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
+        record.info["busy_ms"] = busy_ms
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        # A wait for the write lock ends by the caller's deadline too: SQLite's busy wait
+        # does not heed the watchdog's interrupt, only its own timeout.
+        remaining = watchdog.remaining()
+        wanted = busy_ms if remaining is None else max(1, min(busy_ms, int(remaining * 1000)))
+        if connection.info.get("busy_ms") != wanted:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={wanted}")
+            connection.info["busy_ms"] = wanted
         # Writers take the write lock up front: a deferred transaction that reads and
         # then writes can fail with SQLITE_BUSY instead of waiting its turn.
         if connection.get_execution_options().get("read_only"):

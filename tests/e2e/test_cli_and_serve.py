@@ -1,6 +1,9 @@
 """The admin CLI and `python -m service serve`, run as separate processes."""
 
+import asyncio
+import re
 import signal
+import socket
 import stat
 
 import grpc
@@ -10,6 +13,7 @@ from arcus.counters.v1 import counters_pb2_grpc
 from sqlalchemy import Engine, select
 
 from service.db import models
+from service.server import channel_options
 from tests.errors import rich_error
 from tests.processes import cli, served
 from tests.support import auth, counters_served, local_settings
@@ -74,7 +78,15 @@ def test_keys_create_list_revoke(database, counters_without_key_cache, tmp_path)
 
     revoked = cli("keys", "revoke", key_id, cwd=tmp_path, DATABASE_URL=url)
     assert revoked.returncode == 0, revoked.stderr
+    assert revoked.stdout.startswith(f"revoked API key {key_id} (")
     assert "refuse it within API_KEY_CACHE_SECONDS (5 s here)" in revoked.stderr
+    again = cli("keys", "revoke", key_id, cwd=tmp_path, DATABASE_URL=url)
+    assert again.returncode == 0, again.stderr
+    assert re.fullmatch(
+        rf"API key {key_id} \(.*\) of entity 'acme' was already revoked on "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: nothing changed\n",
+        again.stdout,
+    ), again.stdout
     assert (
         "revoked" in cli("keys", "list", "--entity", "acme", cwd=tmp_path, DATABASE_URL=url).stdout
     )
@@ -139,6 +151,21 @@ def test_first_serve_on_the_embedded_default_makes_a_dev_key(tmp_path):
         assert counter.current_value == 342665
     listed = cli("keys", "list", cwd=tmp_path)
     assert len(listed.stdout.splitlines()) == 2  # header and the one dev key
+    assert listed.stderr == ""  # no Alembic chatter from the embedded database's migration
+    var = tmp_path / "var"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [var, *var.iterdir()]}
+    assert modes.pop("var") == 0o700
+    assert set(modes.values()) == {0o600}, modes  # the database, its WAL, the dev key
+    assert "arcus.sqlite3" in modes
+
+
+def test_an_existing_database_file_open_to_others_is_made_private(tmp_path):
+    (tmp_path / "var").mkdir()
+    database = tmp_path / "var" / "arcus.sqlite3"
+    database.touch(mode=0o644)
+    database.chmod(0o644)
+    assert cli("keys", "list", cwd=tmp_path).returncode == 0
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
 
 
 def test_without_a_terminal_the_dev_key_is_only_in_its_file(tmp_path):
@@ -254,3 +281,43 @@ def test_every_setting_is_in_serve_help_and_the_readme(tmp_path):
     for variable, default, _ in described():
         assert variable in result.stdout and default in result.stdout, variable
         assert f"`{variable}`" in readme, variable
+
+
+def test_serving_on_an_address_in_use_fails_at_start_in_one_line(tmp_path):
+    """grpcio would share the port (SO_REUSEPORT) and take part of the traffic unseen."""
+    first_dir, second = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir()
+    second.mkdir()
+    with served(first_dir) as first:
+        result = cli("serve", cwd=second, GRPC_LISTEN=first.address)
+        assert first.process.poll() is None  # the first one serves on
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot listen on {first.address}: Address already in use"
+    ]
+    assert not (second / "var").exists()  # nothing was made
+
+
+def test_a_port_another_program_listens_on_is_refused_too(tmp_path):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        address = f"127.0.0.1:{other.getsockname()[1]}"
+        result = cli("serve", cwd=tmp_path, GRPC_LISTEN=address)
+    assert (result.returncode, result.stderr.strip()) == (
+        2, f"error: cannot listen on {address}: Address already in use",
+    )  # fmt: skip
+
+
+def test_grpc_itself_will_not_share_the_port(server):
+    """Should another server take the port between the check and the bind, gRPC's own bind
+    fails too: the service's servers do not ask for SO_REUSEPORT."""
+
+    async def bind() -> int:
+        other = grpc.aio.server(options=channel_options(local_settings()))
+        try:
+            return other.add_insecure_port(f"127.0.0.1:{server.port}")
+        except RuntimeError:  # newer grpcio raises where older ones returned 0
+            return 0
+
+    assert asyncio.run(bind()) == 0

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from arcus.counters.v1 import counters_pb2 as cpb
+from arcus.counters.v1 import counters_pb2_grpc
 from arcus.receivables.v1 import advances_pb2 as apb
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import Engine, event, func, select, text
@@ -613,3 +614,49 @@ def test_keys_with_edge_spaces_or_in_binary_are_refused(channel, key, database, 
         channel.unary_unary(method)(request.SerializeToString(), metadata=(*auth(key), *metadata))
     assert violations(rich_error(caught.value)) == {"idempotency-key": "IDEMPOTENCY_KEY_INVALID"}
     assert records(database) == 0
+
+
+def test_a_waiting_duplicate_gives_up_at_its_own_deadline(server, key, database, proof):
+    """The first call with a key is held in the database; a duplicate with a 1 s deadline
+    lets go of its connection and thread at that deadline, not when the first one ends
+    (nor at the server's own 30 s bound); the first call's effect and record stay whole."""
+    target = f"127.0.0.1:{server.port}"
+    with grpc.insecure_channel(target) as channel:
+        raw_call(
+            channel,
+            COUNTERS + "AdvanceCounter",
+            cpb.AdvanceCounterRequest(
+                counter_type=cpb.COUNTER_TYPE_INVOICE, advance_to=7, prefix="I"
+            ),
+            key,
+        )
+    request = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=2)
+    with database.connect() as blocker, grpc.insecure_channel(target) as channel:
+        held = blocker.begin()  # SQLite: BEGIN IMMEDIATE, the write lock
+        blocker.execute(select(models.Counter).with_for_update())  # PostgreSQL: the row
+        first = Threads(
+            [lambda: raw_call(channel, COUNTERS + "IssueNumbers", request, key, "held")],
+            name="first",
+        )
+        wait_for(lambda: database.pool.checkedout() == 2, 30, "the first call in the database")
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as caught:
+            counters_pb2_grpc.CounterServiceStub(channel).IssueNumbers(
+                request, metadata=(*auth(key), ("idempotency-key", "held")), timeout=1
+            )
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        wait_for(lambda: database.pool.checkedout() == 2, 30, "the duplicate let go")
+        let_go = time.monotonic() - started
+        assert let_go < 3, f"the duplicate held on {let_go:.1f}s past a 1 s deadline"
+        assert first.done() == [False]
+        held.commit()
+        [(response, replayed)] = first.results(timeout=30)
+    assert not replayed
+    with grpc.insecure_channel(target) as channel:
+        assert raw_call(channel, COUNTERS + "IssueNumbers", request, key, "held") == (
+            response, True,
+        )  # fmt: skip
+    with database.connect() as conn:
+        assert conn.execute(select(models.Counter.current_value)).scalar_one() == 9
+    proof(f"a duplicate with a 1 s deadline ({database.dialect.name}) let go after "
+          f"{let_go:.2f} s; the first call then finished and its record replays")  # fmt: skip
