@@ -14,7 +14,7 @@ from arcus.counters.v1 import counters_pb2 as pb
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.client import connect
-from service.server import run_server
+from service.server import SERVICES, run_server
 from tests.errors import rich_error
 from tests.postgres import free_port
 from tests.processes import served
@@ -240,3 +240,40 @@ def test_health_check_and_list_answer_anyone(channel, caplog):
         "arcus.receivables.v1.AdvanceService": health_pb2.HealthCheckResponse.SERVING,
     }
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_every_advertised_method_called_without_a_key_logs_no_error(channel, caplog, proof):
+    """What reflection advertises, called by anyone with an empty request: the service's
+    methods answer UNAUTHENTICATED, health and reflection answer; nothing logs an ERROR."""
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+        ProtoReflectionDescriptorDatabase,
+    )
+
+    pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+    answers: dict[str, str] = {}
+    for name in ProtoReflectionDescriptorDatabase(channel).get_services():
+        for method in pool.FindServiceByName(name).methods:
+            path = f"/{name}/{method.name}"
+            try:
+                if method.client_streaming:  # reflection itself: one empty question
+                    replies = channel.stream_stream(path)(iter([b""]), timeout=5)
+                    next(iter(replies))
+                elif method.server_streaming:  # Health/Watch: its first status
+                    replies = channel.unary_stream(path)(b"", timeout=5)
+                    next(iter(replies))
+                    replies.cancel()
+                else:
+                    channel.unary_unary(path)(b"", timeout=5)
+                answers[path] = "OK"
+            except grpc.RpcError as error:
+                answers[path] = error.code().name
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    ours = {p: a for p, a in answers.items() if p.startswith("/arcus.")}
+    assert set(ours.values()) == {"UNAUTHENTICATED"}
+    assert set(ours) == {f"/{s.full_name}/{m.name}" for s in SERVICES for m in s.methods}
+    others = {p: a for p, a in answers.items() if not p.startswith("/arcus.")}
+    assert set(others.values()) == {"OK"}, others
+    proof(f"{len(answers)} advertised methods called without a key: {len(ours)} of the "
+          f"service UNAUTHENTICATED, {len(others)} of health and reflection answered; "
+          "no ERROR logged")  # fmt: skip
