@@ -31,13 +31,21 @@ class ServiceError(Exception):
         self.domain = domain
 
 
+# The ErrorInfo reason of bad input with violations of more than one reason.
+SEVERAL_REASONS = "INVALID_FIELDS"
+
+
 class InvalidArgument(ServiceError):
     def __init__(self, violations: list[FieldViolation]) -> None:
         if not violations:
             raise ValueError("InvalidArgument needs at least one violation")
-        first = violations[0]
         message = "; ".join(f"{v.field}: {v.description}" for v in violations)
-        super().__init__(first.reason, message)
+        reasons = list(dict.fromkeys(v.reason for v in violations))
+        if len(reasons) == 1:
+            super().__init__(reasons[0], message)
+        else:  # one reason cannot name several: say so, and which (BadRequest has each)
+            metadata = {"violations": str(len(violations)), "reasons": ",".join(reasons)}
+            super().__init__(SEVERAL_REASONS, message, metadata=metadata)
         self.violations = list(violations)
 
     def under(self, path: str) -> "InvalidArgument":

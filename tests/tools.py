@@ -90,8 +90,16 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 def violations(error: RichError) -> dict[str, str]:
     """The field violations (field -> reason) of an error that must be INVALID_ARGUMENT,
-    with the first violation's reason as its ErrorInfo reason."""
+    whose ErrorInfo names their one reason, or else INVALID_FIELDS with every reason (and
+    how many violations) in its metadata."""
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT, (error.code, error.message)
     assert error.violations, f"no field violations in {error.message!r}"
-    assert error.info.reason == next(iter(error.violations.values())), error.info.reason
+    reasons = set(error.violations.values())
+    if error.info.reason != "INVALID_FIELDS":
+        assert reasons == {error.info.reason}, (error.info.reason, reasons)
+        assert "reasons" not in error.info.metadata
+    else:
+        named = error.info.metadata["reasons"].split(",")
+        assert len(named) == len(set(named)) >= 2 and reasons <= set(named), (named, reasons)
+        assert int(error.info.metadata["violations"]) >= len(error.violations)
     return error.violations

@@ -38,6 +38,12 @@ def enum_value(enum: EnumTypeWrapper, name: str) -> Any:  # the enum's own value
     return enum.Value(_prefix(enum) + name.upper())
 
 
+def enum_value_name(enum: EnumTypeWrapper, name: str) -> str | None:
+    """ "invoice" -> "COUNTER_TYPE_INVOICE"; None for a name the enum does not have."""
+    spelled = _prefix(enum) + name.upper()
+    return spelled if name and spelled in enum.DESCRIPTOR.values_by_name else None
+
+
 def timestamp(value: datetime) -> Timestamp:
     """A time-zone-aware datetime (a naive one is taken as UTC) as a Timestamp, exactly.
     Computed here: Timestamp.FromDatetime was a tenth of rendering a batch of advances."""

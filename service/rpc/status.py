@@ -3,11 +3,15 @@
 import logging
 
 import grpc
+from arcus.counters.v1 import counters_pb2
+from arcus.receivables.v1 import advances_pb2
 from google.protobuf import any_pb2
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from service import errors
+from service.rpc.convert import enum_value_name
 
 _CODES: dict[type[errors.ServiceError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -48,7 +52,7 @@ def to_status_proto(error: errors.ServiceError, default_domain: str) -> status_p
     info = error_details_pb2.ErrorInfo(
         reason=error.reason,
         domain=error.domain or default_domain,
-        metadata=error.metadata,
+        metadata={name: _client_name(name, value) for name, value in error.metadata.items()},
     )
     details = [_pack(info)]
     message = error.message
@@ -78,6 +82,24 @@ def status_for(error: Exception, default_domain: str, where: str) -> status_pb2.
         return to_status_proto(error, default_domain)
     log.error("unhandled error in %s", where, exc_info=error)
     return internal_status_proto(default_domain)
+
+
+# Metadata whose values are the domain's names of a proto enum's values ("invoice"), shown
+# to clients as the enum value names they send and receive ("COUNTER_TYPE_INVOICE").
+_ENUMS: dict[str, EnumTypeWrapper] = {
+    "counter_type": counters_pb2.CounterType,
+    "reset": counters_pb2.CounterReset,
+    "state": advances_pb2.AdvanceState,
+    "payment_method": advances_pb2.PaymentMethod,
+}
+
+
+def _client_name(name: str, value: str) -> str:
+    enum = _ENUMS.get(name)
+    if enum is None:
+        return value
+    spelled = enum_value_name(enum, value)
+    return value if spelled is None else spelled
 
 
 def _cut(message: str) -> str:

@@ -41,7 +41,7 @@ def test_submit_posts_a_draft_once(client):
     assert posted.etag != advance.etag
     error = client.fails("SubmitAdvance", pb.SubmitAdvanceRequest(key=advance.key))
     assert (error.code, error.info.reason) == (FAILED, "ADVANCE_NOT_DRAFT")
-    assert error.info.metadata["state"] == "posted"
+    assert error.info.metadata["state"] == "ADVANCE_STATE_POSTED"  # the name clients use
 
 
 def test_submit_in_a_closed_period_is_refused(client, database):

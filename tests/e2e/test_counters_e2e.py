@@ -336,7 +336,7 @@ def test_get_counter(counters, key):
     )
     assert error.code == grpc.StatusCode.NOT_FOUND
     assert error.info.reason == "COUNTER_NOT_FOUND"
-    assert error.info.metadata["counter_type"] == "po"
+    assert error.info.metadata["counter_type"] == "COUNTER_TYPE_PO"  # the name clients use
     error = failure(counters.GetCounter, pb.GetCounterRequest(), metadata=auth(key))
     assert violations(error) == {"counter_type": "COUNTER_TYPE_REQUIRED"}
 

@@ -54,9 +54,10 @@ def requests(advance_key: str) -> list[tuple[str, str, Message, str]]:
         ("largest CreateAdvance (500 lines, 1 MiB)", advances + "CreateAdvance",
          apb.CreateAdvanceRequest(advance=big), "OK"),
         ("CreateAdvance of 500 lines, every field wrong", advances + "CreateAdvance",
-         apb.CreateAdvanceRequest(advance=largest.most_violations()), "DATE_INVALID"),
+         apb.CreateAdvanceRequest(advance=largest.most_violations()), "INVALID_FIELDS"),
         ("CreateAdvance of 838,656 items (4 MiB)", advances + "CreateAdvance",
-         apb.CreateAdvanceRequest(advance=largest.flood_of_items()), "TOO_MANY_ITEMS"),
+         apb.CreateAdvanceRequest(advance=largest.flood_of_items()),
+         "INVALID_FIELDS"),  # TOO_MANY_ITEMS and ADVANCE_TOO_LARGE
         ("the probe's 100 KB CreateAdvance of 20,000 invalid items", advances + "CreateAdvance",
          apb.CreateAdvanceRequest(advance=probe),
          "TOO_MANY_ITEMS"),
