@@ -92,7 +92,8 @@ class ListenError(OSError):
 
 
 def check_listen(listen: str) -> None:
-    """ListenError when this machine refuses `listen` to a new server."""
+    """ListenError when this machine refuses `listen` to a new server: for `serve` to ask
+    before it makes anything. (run_server's own bind fails too, without SO_REUSEPORT.)"""
     refused = _refused(listen)
     if refused:
         raise ListenError(f"cannot listen on {listen}: {refused}")
@@ -336,7 +337,6 @@ def run_server(
         return server, health_servicer, port
 
     try:
-        check_listen(settings.listen)
         server, health_servicer, port = loop.run(start())
     except Exception as error:
         loop.close()

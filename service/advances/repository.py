@@ -19,7 +19,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     select,
     update,
 )
@@ -41,7 +40,7 @@ from service.db.ids import new_id, new_ids
 from service.db.models import Advance as AdvanceRow
 from service.db.models import AdvanceApplication as ApplicationRow
 from service.db.models import AdvanceLine as LineRow
-from service.db.tenancy import of_tenant, tenant_columns, tenant_params
+from service.db.tenancy import of_tenant, tenant_params
 from service.values import format_rate
 
 
@@ -194,7 +193,7 @@ _APPLICATIONS = cast(Table, ApplicationRow.__table__)
 _MINE = of_tenant(_ADVANCES)
 _THIS = _MINE & (_ADVANCES.c.id == bindparam("b_key"))
 _SET_NUMBER = update(_ADVANCES).where(_THIS).values(advance_number=bindparam("b_number"))
-_NUMBER_TAKEN = (
+_KEY_OF_NUMBER = (
     select(_ADVANCES.c.id).where(_MINE & (_ADVANCES.c.advance_number == bindparam("b_number")))
 ).limit(1)
 _NUMBERS_TAKEN = select(_ADVANCES.c.advance_number).where(
@@ -216,7 +215,6 @@ _DELETE_LINES = delete(_LINES).where(
 _APPLICATIONS_OF = select(_APPLICATIONS).where(
     of_tenant(_APPLICATIONS) & _APPLICATIONS.c.advance_id.in_(bindparam("b_keys", expanding=True))
 )
-_INSERT_APPLICATIONS = insert(_APPLICATIONS)
 _UNAPPLY = (
     update(_APPLICATIONS)
     .where(
@@ -304,11 +302,12 @@ class AdvanceRepository:
             keyed = [replace(line, key=new_id()) for line in after.lines]
             self._insert_lines([(before.key, line) for line in keyed])
         recorded = [a for a in after.applications if a.key == 0]
-        if recorded:
-            self.conn.execute(
-                _INSERT_APPLICATIONS,
-                [self._application_values(before.key, a) for a in recorded],
-            )
+        insert_rows(
+            self.conn,
+            _APPLICATIONS,
+            self.tenant,
+            [self._application_values(before.key, a) for a in recorded],
+        )
         already = {a.key for a in before.unapplied}
         for application in after.unapplied:
             if application.key not in already:
@@ -326,7 +325,6 @@ class AdvanceRepository:
     def _application_values(self, key: int, application: Application) -> dict[str, Any]:
         return {
             "id": new_id(),
-            **tenant_columns(self.tenant),
             "advance_id": key,
             "invoice_number": application.invoice_number,
             "amount": application.amount,
@@ -334,6 +332,8 @@ class AdvanceRepository:
             "applied_date": application.applied_date,
             "create_time": application.apply_time,
             "applied_by": application.applied_by,
+            "unapply_time": None,
+            "unapplied_by": None,
         }
 
     def _insert_lines(self, lines: list[tuple[int, Line]]) -> None:
@@ -406,7 +406,7 @@ class AdvanceRepository:
 
     def key_of_number(self, advance_number: str) -> int | None:
         """The key of the advance with this number (unique per tenant)."""
-        found = self.conn.execute(_NUMBER_TAKEN, {**self.mine, "b_number": advance_number})
+        found = self.conn.execute(_KEY_OF_NUMBER, {**self.mine, "b_number": advance_number})
         return found.scalar_one_or_none()
 
     def page_keys(self, filters: Filters, after: int, limit: int) -> list[int]:

@@ -277,7 +277,8 @@ def executing(engine: Engine) -> Iterator[dict[int, str]]:
             event.remove(engine, name, listener)
 
 
-def test_a_call_still_in_flight_is_waited_for_then_replayed(server, key, database):
+def invoices_at_seven(server, key) -> str:
+    """The server's address, its invoice counter made and advanced to 7."""
     target = f"127.0.0.1:{server.port}"
     with grpc.insecure_channel(target) as channel:
         raw_call(
@@ -288,6 +289,11 @@ def test_a_call_still_in_flight_is_waited_for_then_replayed(server, key, databas
             ),
             key,
         )
+    return target
+
+
+def test_a_call_still_in_flight_is_waited_for_then_replayed(server, key, database):
+    target = invoices_at_seven(server, key)
     request = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=2)
     # Hold the counter's row (PostgreSQL) or the write lock (SQLite) so that the first
     # call cannot finish; the second arrives while it is in flight.
@@ -620,16 +626,7 @@ def test_a_waiting_duplicate_gives_up_at_its_own_deadline(server, key, database,
     """The first call with a key is held in the database; a duplicate with a 1 s deadline
     lets go of its connection and thread at that deadline, not when the first one ends
     (nor at the server's own 30 s bound); the first call's effect and record stay whole."""
-    target = f"127.0.0.1:{server.port}"
-    with grpc.insecure_channel(target) as channel:
-        raw_call(
-            channel,
-            COUNTERS + "AdvanceCounter",
-            cpb.AdvanceCounterRequest(
-                counter_type=cpb.COUNTER_TYPE_INVOICE, advance_to=7, prefix="I"
-            ),
-            key,
-        )
+    target = invoices_at_seven(server, key)
     request = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=2)
     with database.connect() as blocker, grpc.insecure_channel(target) as channel:
         held = blocker.begin()  # SQLite: BEGIN IMMEDIATE, the write lock
