@@ -25,11 +25,12 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61rcus/auth/v1/scopes.proto\x12\rarcus.auth.v1\x1a google/protobuf/descriptor.proto:8\n\x0erequired_scope\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61rcus/auth/v1/scopes.proto\x12\rarcus.auth.v1\x1a google/protobuf/descriptor.proto:8\n\x0erequired_scope\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\tBr\n\x11\x63om.arcus.auth.v1B\x0bScopesProtoP\x01Z>github.com/arcus-erp/arcus-service/gen/go/arcus/auth/v1;authv1\xaa\x02\rArcus.Auth.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'arcus.auth.v1.scopes_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\021com.arcus.auth.v1B\013ScopesProtoP\001Z>github.com/arcus-erp/arcus-service/gen/go/arcus/auth/v1;authv1\252\002\rArcus.Auth.V1'
 # @@protoc_insertion_point(module_scope)
