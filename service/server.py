@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 import grpc
 from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
 from arcus.receivables.v1 import advances_pb2, advances_pb2_grpc
-from google.protobuf import descriptor_pool
+from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import FileDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 from sqlalchemy import Engine, text
 
 from service.advances.service import Advances
@@ -242,12 +242,55 @@ def build_server(
     health_servicer = Health()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
 
-    reflection.enable_server_reflection(
-        [s.full_name for s in SERVICES] + [health.SERVICE_NAME, reflection.SERVICE_NAME],
-        server,
-        pool=_ReflectionPool(),
-    )
+    _enable_reflection(server, [s.full_name for s in SERVICES] + [health.SERVICE_NAME])
     return server, health_servicer
+
+
+# Server reflection under both names: v1 (which buf curl, grpcurl and grpcui ask first) and
+# v1alpha (older tools). v1 is v1alpha promoted unchanged, the same messages under another
+# package, so one servicer answers both; grpcio-reflection ships only v1alpha's.
+REFLECTION_SERVICES = (reflection.SERVICE_NAME, "grpc.reflection.v1.ServerReflection")
+
+
+def _v1_reflection_file() -> None:
+    """Adds grpc/reflection/v1/reflection.proto to the default pool, made from v1alpha's
+    (so that reflection describes itself under both names)."""
+    pool = descriptor_pool.Default()
+    v1, v1alpha = "grpc.reflection.v1", reflection_pb2.DESCRIPTOR.package
+    try:
+        pool.FindFileByName("grpc/reflection/v1/reflection.proto")
+        return
+    except KeyError:
+        pass
+    proto = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(proto)
+    proto.name, proto.package = "grpc/reflection/v1/reflection.proto", v1
+    proto.ClearField("options")
+    for message in proto.message_type:
+        for field in message.field:
+            if field.type_name:
+                field.type_name = field.type_name.replace(f".{v1alpha}.", f".{v1}.")
+    for service in proto.service:
+        for method in service.method:
+            method.input_type = method.input_type.replace(f".{v1alpha}.", f".{v1}.")
+            method.output_type = method.output_type.replace(f".{v1alpha}.", f".{v1}.")
+    pool.Add(proto)
+
+
+def _enable_reflection(server: grpc.aio.Server, service_names: list[str]) -> None:
+    _v1_reflection_file()
+    servicer = reflection.aio.ReflectionServicer(
+        [*service_names, *REFLECTION_SERVICES], pool=_ReflectionPool()
+    )
+    info = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler(name, {"ServerReflectionInfo": info})
+         for name in REFLECTION_SERVICES]
+    )  # fmt: skip
 
 
 def _every(seconds: float, stop: threading.Event, task: Callable[[], None]) -> threading.Thread:

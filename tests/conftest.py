@@ -32,6 +32,7 @@ BACKENDS = ("sqlite", "postgresql")
 # Every database use in tests is bounded, as the server's are; generous for a loaded machine.
 DATABASE_TIMEOUT = 30.0
 _state: dict[str, object] = {}
+pytest_plugins = ["tests.declared_errors"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -195,7 +195,7 @@ def test_the_readme_typescript_command_generates_code_that_type_checks(tmp_path)
     (tmp_path / "node_modules").symlink_to(NODE_MODULES)
     generate("TypeScript", tmp_path)
     sources = sorted(str(p) for p in (tmp_path / "gen" / "ts").rglob("*.ts"))
-    assert len(sources) == 5
+    assert len(sources) == 6
     counters = (tmp_path / "gen/ts/arcus/counters/v1/counters_pb.ts").read_text()
     assert "export const CounterService" in counters and "issueNumbers" in counters
     result = subprocess.run(

@@ -7,6 +7,7 @@ from arcus.counters.v1 import counters_pb2
 from service import protogen
 from service.auth.scopes import method_scopes
 from service.counters.domain import COUNTER_TYPES
+from service.rpc.status import INTERNAL_REASON
 from service.server import SERVICES
 
 
@@ -82,3 +83,40 @@ def test_counter_types_follow_the_reference_order():
     assert counters_pb2.COUNTER_TYPE_AR_ADVANCE == 22
     # The domain's list is the enum's, in the same order.
     assert [f"COUNTER_TYPE_{t.upper()}" for t in COUNTER_TYPES] == names[1:]
+
+
+# Reasons only the admin CLI gives (python -m service keys/entities/...): no RPC returns them.
+CLI_ONLY_REASONS = {
+    "API_KEY_NOT_FOUND", "ENTITY_ID_INVALID", "MONTH_OUT_OF_RANGE", "SCOPE_REQUIRED",
+    "SCOPE_UNKNOWN", "TIME_ZONE_UNKNOWN",
+}  # fmt: skip
+# UPPER_SNAKE strings in service/ that are no reason: SQLite's error names, shown as the
+# sqlstate of a conflict.
+NOT_REASONS = {"SQLITE_BUSY", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+
+
+def test_the_protos_declare_every_reason_the_service_code_gives_and_no_other():
+    """Every UPPER_SNAKE string in service/ is a reason some method declares (or a
+    setting, an enum value name, or one of the lists above), and every declared reason
+    is in the code: the error contract in the protos is neither short nor stale."""
+    import re
+    from pathlib import Path
+
+    from service import config
+    from tests.declared_errors import declared
+
+    code = "\n".join(p.read_text() for p in Path(config.__file__).parent.rglob("*.py"))
+    literals = set(re.findall(r"""["']([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)["']""", code))
+    literals.add(INTERNAL_REASON)  # the one reason without an underscore
+    settings = {name for name, _, _ in config.described()}
+    enum_values = {
+        value.name
+        for service in SERVICES
+        for enum in service.file.enum_types_by_name.values()
+        for value in enum.values
+    }
+    otel = {name for name in literals if name.startswith("OTEL_")}  # the SDK's variables
+    reasons = literals - settings - enum_values - otel - NOT_REASONS - CLI_ONLY_REASONS
+    declared_reasons = {reason for method in declared().values() for _, reason in method}
+    assert sorted(reasons - declared_reasons) == []
+    assert sorted(declared_reasons - literals) == []

@@ -37,6 +37,28 @@ class CounterServiceStub:
     At cutover a migration advances each counter past the old system's last number;
     afterwards IssueNumbers hands out `current_value + 1, + 2, ...` without gaps or
     duplicates, in each period.
+
+    Every call sends `authorization: Bearer <API key>` (ark_live_ent_... or
+    ark_test_ent_...); the key names the entity and mode whose data the call sees, and
+    must carry the method's `arcus.auth.v1.required_scope`. Without it: UNAUTHENTICATED
+    (API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_INVALID, API_KEY_REVOKED), or
+    PERMISSION_DENIED (SCOPE_MISSING, metadata `required_scope`). Another entity's data is
+    NOT_FOUND, never a hint that it exists.
+
+    A mutating method (every one without idempotency_level NO_SIDE_EFFECTS) may send
+    `idempotency-key: <1..255 printable ASCII characters>`. The same key and request
+    within 24 hours run once: a retry answers the first response byte for byte with the
+    response header `idempotent-replayed: true`; a retry arriving while the first call runs
+    waits for it, but no longer than its own deadline (DEADLINE_EXCEEDED). The same key with
+    another request is FAILED_PRECONDITION IDEMPOTENCY_KEY_REUSED; a malformed key, or
+    `idempotency-key-bin`, is INVALID_ARGUMENT IDEMPOTENCY_KEY_INVALID. A failed call
+    stores nothing. Keys belong to the API key's entity and mode, and to the method.
+
+    A refused call carries google.rpc.Status details (see arcus/errors/v1/errors.proto):
+    each method declares its reasons in `arcus.errors.v1.errors`, and the service those
+    any method can answer with in `arcus.errors.v1.common_errors`. Requests are at most
+    4 MiB; a call waits for the database no longer than its deadline or the server's
+    DATABASE_TIMEOUT_SECONDS, then fails UNAVAILABLE (DATABASE_TIMEOUT).
     """
 
     def __init__(self, channel):
@@ -99,6 +121,28 @@ class CounterServiceServicer:
     At cutover a migration advances each counter past the old system's last number;
     afterwards IssueNumbers hands out `current_value + 1, + 2, ...` without gaps or
     duplicates, in each period.
+
+    Every call sends `authorization: Bearer <API key>` (ark_live_ent_... or
+    ark_test_ent_...); the key names the entity and mode whose data the call sees, and
+    must carry the method's `arcus.auth.v1.required_scope`. Without it: UNAUTHENTICATED
+    (API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_INVALID, API_KEY_REVOKED), or
+    PERMISSION_DENIED (SCOPE_MISSING, metadata `required_scope`). Another entity's data is
+    NOT_FOUND, never a hint that it exists.
+
+    A mutating method (every one without idempotency_level NO_SIDE_EFFECTS) may send
+    `idempotency-key: <1..255 printable ASCII characters>`. The same key and request
+    within 24 hours run once: a retry answers the first response byte for byte with the
+    response header `idempotent-replayed: true`; a retry arriving while the first call runs
+    waits for it, but no longer than its own deadline (DEADLINE_EXCEEDED). The same key with
+    another request is FAILED_PRECONDITION IDEMPOTENCY_KEY_REUSED; a malformed key, or
+    `idempotency-key-bin`, is INVALID_ARGUMENT IDEMPOTENCY_KEY_INVALID. A failed call
+    stores nothing. Keys belong to the API key's entity and mode, and to the method.
+
+    A refused call carries google.rpc.Status details (see arcus/errors/v1/errors.proto):
+    each method declares its reasons in `arcus.errors.v1.errors`, and the service those
+    any method can answer with in `arcus.errors.v1.common_errors`. Requests are at most
+    4 MiB; a call waits for the database no longer than its deadline or the server's
+    DATABASE_TIMEOUT_SECONDS, then fails UNAVAILABLE (DATABASE_TIMEOUT).
     """
 
     def AdvanceCounter(self, request, context):
@@ -231,6 +275,28 @@ class CounterService:
     At cutover a migration advances each counter past the old system's last number;
     afterwards IssueNumbers hands out `current_value + 1, + 2, ...` without gaps or
     duplicates, in each period.
+
+    Every call sends `authorization: Bearer <API key>` (ark_live_ent_... or
+    ark_test_ent_...); the key names the entity and mode whose data the call sees, and
+    must carry the method's `arcus.auth.v1.required_scope`. Without it: UNAUTHENTICATED
+    (API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_INVALID, API_KEY_REVOKED), or
+    PERMISSION_DENIED (SCOPE_MISSING, metadata `required_scope`). Another entity's data is
+    NOT_FOUND, never a hint that it exists.
+
+    A mutating method (every one without idempotency_level NO_SIDE_EFFECTS) may send
+    `idempotency-key: <1..255 printable ASCII characters>`. The same key and request
+    within 24 hours run once: a retry answers the first response byte for byte with the
+    response header `idempotent-replayed: true`; a retry arriving while the first call runs
+    waits for it, but no longer than its own deadline (DEADLINE_EXCEEDED). The same key with
+    another request is FAILED_PRECONDITION IDEMPOTENCY_KEY_REUSED; a malformed key, or
+    `idempotency-key-bin`, is INVALID_ARGUMENT IDEMPOTENCY_KEY_INVALID. A failed call
+    stores nothing. Keys belong to the API key's entity and mode, and to the method.
+
+    A refused call carries google.rpc.Status details (see arcus/errors/v1/errors.proto):
+    each method declares its reasons in `arcus.errors.v1.errors`, and the service those
+    any method can answer with in `arcus.errors.v1.common_errors`. Requests are at most
+    4 MiB; a call waits for the database no longer than its deadline or the server's
+    DATABASE_TIMEOUT_SECONDS, then fails UNAVAILABLE (DATABASE_TIMEOUT).
     """
 
     @staticmethod

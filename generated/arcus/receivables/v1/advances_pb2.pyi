@@ -1,6 +1,7 @@
 import datetime
 
 from arcus.auth.v1 import scopes_pb2 as _scopes_pb2
+from arcus.errors.v1 import errors_pb2 as _errors_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2

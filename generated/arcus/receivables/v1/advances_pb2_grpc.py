@@ -30,8 +30,34 @@ class AdvanceServiceStub:
     """Accounts-receivable advances: customer prepayments (retainers) recorded before an
     invoice, later applied to invoices.
 
-    Amounts are decimal strings with at most 2 decimals ("100.00"); dates are
-    "YYYY-MM-DD". Keys are system-assigned numbers, as strings.
+    Amounts are decimal strings with at most 2 decimals ("100.00"), at most
+    "9999999999999.99" (AMOUNT_INVALID, AMOUNT_TOO_LARGE; a total past it is
+    AMOUNT_TOO_LARGE too); dates are "YYYY-MM-DD" (DATE_INVALID). Keys are system-assigned
+    numbers below 2^53, as strings. Text fields hold at most 100 printable characters
+    (memo and description 1000; TEXT_TOO_LONG, TEXT_NOT_PRINTABLE). An advance is at most
+    1 MiB serialized with at most 500 items (ADVANCE_TOO_LARGE, TOO_MANY_ITEMS).
+
+    Every call sends `authorization: Bearer <API key>` (ark_live_ent_... or
+    ark_test_ent_...); the key names the entity and mode whose data the call sees, and
+    must carry the method's `arcus.auth.v1.required_scope`. Without it: UNAUTHENTICATED
+    (API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_INVALID, API_KEY_REVOKED), or
+    PERMISSION_DENIED (SCOPE_MISSING, metadata `required_scope`). Another entity's data is
+    NOT_FOUND, never a hint that it exists.
+
+    A mutating method (every one without idempotency_level NO_SIDE_EFFECTS) may send
+    `idempotency-key: <1..255 printable ASCII characters>`. The same key and request
+    within 24 hours run once: a retry answers the first response byte for byte with the
+    response header `idempotent-replayed: true`; a retry arriving while the first call runs
+    waits for it, but no longer than its own deadline (DEADLINE_EXCEEDED). The same key with
+    another request is FAILED_PRECONDITION IDEMPOTENCY_KEY_REUSED; a malformed key, or
+    `idempotency-key-bin`, is INVALID_ARGUMENT IDEMPOTENCY_KEY_INVALID. A failed call
+    stores nothing. Keys belong to the API key's entity and mode, and to the method.
+
+    A refused call carries google.rpc.Status details (see arcus/errors/v1/errors.proto):
+    each method declares its reasons in `arcus.errors.v1.errors`, and the service those
+    any method can answer with in `arcus.errors.v1.common_errors`. Requests are at most
+    4 MiB; a call waits for the database no longer than its deadline or the server's
+    DATABASE_TIMEOUT_SECONDS, then fails UNAVAILABLE (DATABASE_TIMEOUT).
     """
 
     def __init__(self, channel):
@@ -96,8 +122,34 @@ class AdvanceServiceServicer:
     """Accounts-receivable advances: customer prepayments (retainers) recorded before an
     invoice, later applied to invoices.
 
-    Amounts are decimal strings with at most 2 decimals ("100.00"); dates are
-    "YYYY-MM-DD". Keys are system-assigned numbers, as strings.
+    Amounts are decimal strings with at most 2 decimals ("100.00"), at most
+    "9999999999999.99" (AMOUNT_INVALID, AMOUNT_TOO_LARGE; a total past it is
+    AMOUNT_TOO_LARGE too); dates are "YYYY-MM-DD" (DATE_INVALID). Keys are system-assigned
+    numbers below 2^53, as strings. Text fields hold at most 100 printable characters
+    (memo and description 1000; TEXT_TOO_LONG, TEXT_NOT_PRINTABLE). An advance is at most
+    1 MiB serialized with at most 500 items (ADVANCE_TOO_LARGE, TOO_MANY_ITEMS).
+
+    Every call sends `authorization: Bearer <API key>` (ark_live_ent_... or
+    ark_test_ent_...); the key names the entity and mode whose data the call sees, and
+    must carry the method's `arcus.auth.v1.required_scope`. Without it: UNAUTHENTICATED
+    (API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_INVALID, API_KEY_REVOKED), or
+    PERMISSION_DENIED (SCOPE_MISSING, metadata `required_scope`). Another entity's data is
+    NOT_FOUND, never a hint that it exists.
+
+    A mutating method (every one without idempotency_level NO_SIDE_EFFECTS) may send
+    `idempotency-key: <1..255 printable ASCII characters>`. The same key and request
+    within 24 hours run once: a retry answers the first response byte for byte with the
+    response header `idempotent-replayed: true`; a retry arriving while the first call runs
+    waits for it, but no longer than its own deadline (DEADLINE_EXCEEDED). The same key with
+    another request is FAILED_PRECONDITION IDEMPOTENCY_KEY_REUSED; a malformed key, or
+    `idempotency-key-bin`, is INVALID_ARGUMENT IDEMPOTENCY_KEY_INVALID. A failed call
+    stores nothing. Keys belong to the API key's entity and mode, and to the method.
+
+    A refused call carries google.rpc.Status details (see arcus/errors/v1/errors.proto):
+    each method declares its reasons in `arcus.errors.v1.errors`, and the service those
+    any method can answer with in `arcus.errors.v1.common_errors`. Requests are at most
+    4 MiB; a call waits for the database no longer than its deadline or the server's
+    DATABASE_TIMEOUT_SECONDS, then fails UNAVAILABLE (DATABASE_TIMEOUT).
     """
 
     def CreateAdvance(self, request, context):
@@ -242,8 +294,34 @@ class AdvanceService:
     """Accounts-receivable advances: customer prepayments (retainers) recorded before an
     invoice, later applied to invoices.
 
-    Amounts are decimal strings with at most 2 decimals ("100.00"); dates are
-    "YYYY-MM-DD". Keys are system-assigned numbers, as strings.
+    Amounts are decimal strings with at most 2 decimals ("100.00"), at most
+    "9999999999999.99" (AMOUNT_INVALID, AMOUNT_TOO_LARGE; a total past it is
+    AMOUNT_TOO_LARGE too); dates are "YYYY-MM-DD" (DATE_INVALID). Keys are system-assigned
+    numbers below 2^53, as strings. Text fields hold at most 100 printable characters
+    (memo and description 1000; TEXT_TOO_LONG, TEXT_NOT_PRINTABLE). An advance is at most
+    1 MiB serialized with at most 500 items (ADVANCE_TOO_LARGE, TOO_MANY_ITEMS).
+
+    Every call sends `authorization: Bearer <API key>` (ark_live_ent_... or
+    ark_test_ent_...); the key names the entity and mode whose data the call sees, and
+    must carry the method's `arcus.auth.v1.required_scope`. Without it: UNAUTHENTICATED
+    (API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_INVALID, API_KEY_REVOKED), or
+    PERMISSION_DENIED (SCOPE_MISSING, metadata `required_scope`). Another entity's data is
+    NOT_FOUND, never a hint that it exists.
+
+    A mutating method (every one without idempotency_level NO_SIDE_EFFECTS) may send
+    `idempotency-key: <1..255 printable ASCII characters>`. The same key and request
+    within 24 hours run once: a retry answers the first response byte for byte with the
+    response header `idempotent-replayed: true`; a retry arriving while the first call runs
+    waits for it, but no longer than its own deadline (DEADLINE_EXCEEDED). The same key with
+    another request is FAILED_PRECONDITION IDEMPOTENCY_KEY_REUSED; a malformed key, or
+    `idempotency-key-bin`, is INVALID_ARGUMENT IDEMPOTENCY_KEY_INVALID. A failed call
+    stores nothing. Keys belong to the API key's entity and mode, and to the method.
+
+    A refused call carries google.rpc.Status details (see arcus/errors/v1/errors.proto):
+    each method declares its reasons in `arcus.errors.v1.errors`, and the service those
+    any method can answer with in `arcus.errors.v1.common_errors`. Requests are at most
+    4 MiB; a call waits for the database no longer than its deadline or the server's
+    DATABASE_TIMEOUT_SECONDS, then fails UNAVAILABLE (DATABASE_TIMEOUT).
     """
 
     @staticmethod
