@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from service import logs
+from service import logs, tracing
 from service.auth.keys import Tenant, generate_key, validate_entity_id, validate_new_key
 from service.auth.store import KeyStore
 from service.config import ConfigError, Settings, described
@@ -89,6 +89,19 @@ def create_dev_key(engine: Engine) -> None:
 
 def serve(settings: Settings) -> None:
     check_listen(settings.listen)  # before anything is made: a dev key, a database file
+    try:
+        traces = tracing.configure()  # off unless the OTEL_* variables ask for it
+    except tracing.TracingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        _serve(settings)
+    finally:
+        if traces is not None:
+            traces.shutdown()  # exports the spans still buffered
+
+
+def _serve(settings: Settings) -> None:
     engine = open_database(settings)
     if settings.embedded:
         create_dev_key(engine)
@@ -253,8 +266,16 @@ def parser() -> argparse.ArgumentParser:
         description="Serves gRPC until SIGTERM or SIGINT. Settings come from these "
         "environment variables; a bad value stops the service at once with one line.",
         epilog="\n".join(
-            f"  {name:<38} {default or '(empty)':<16} {meaning}"
-            for name, default, meaning in described()
+            [
+                *(
+                    f"  {name:<38} {default or '(empty)':<16} {meaning}"
+                    for name, default, meaning in described()
+                ),
+                "",
+                "Tracing (off by default) takes OpenTelemetry's own OTEL_* variables, e.g.",
+                "OTEL_TRACES_EXPORTER=otlp with OTEL_EXPORTER_OTLP_ENDPOINT, or =console;",
+                "see the README, Operations, Tracing.",
+            ]
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DisconnectionError
 
 from service.db import watchdog
 from service.db.watchdog import Watchdog
+from service.tracing import trace_statements
 
 DEFAULT_SQLITE_PATH = Path("var") / "arcus.sqlite3"
 # A pooled connection idle this long is checked before use (see _ping_after_idle).
@@ -51,6 +52,8 @@ def make_engine(
         engine = _sqlite_engine(url, pool_size, timeout)
     else:
         engine = _postgresql_engine(url, pool_size, prepared_statements, timeout)
+    # A span per statement an RPC runs, once tracing is on (nothing while it is off).
+    trace_statements(engine)
     return engine
 
 

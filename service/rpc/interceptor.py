@@ -28,6 +28,8 @@ from service.idempotency.store import Idempotency
 from service.observability import CallRecord, Observability
 from service.rpc import context as rpc_context
 from service.rpc.status import status_for, to_grpc_status
+from service.tracing import Tracing
+from service.tracing import installed as installed_tracing
 
 Authenticate = Callable[[list[str]], Principal]
 Behavior = Callable[[Any, Any], Any]
@@ -97,6 +99,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         mutating: frozenset[str] = frozenset(),
         observability: Observability | None = None,
         executor: Executor | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._method_scopes = method_scopes
         self._authenticate = authenticate
@@ -104,6 +107,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self._mutating = mutating
         self._observability = observability
         self._executor = executor  # runs the handlers; None: the loop's default
+        # A span per call (service/tracing.py): this one, else what `tracing.configure`
+        # installed when the server was built (serve's OTEL_* variables, or a test's).
+        self._tracing = tracing if tracing is not None else installed_tracing()
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
@@ -206,15 +212,21 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         statuses. (Transient conflicts are retried by the unit of work that meets them.)"""
         domain = package_of(method)
         mutating = self._idempotency is not None and method in self._mutating
+        tracing = self._tracing
 
         def handled(request: Any, call: Call) -> Reply:
             started = time.perf_counter()
+            # Current in this thread, so the SQL that auth, idempotency and the handler run
+            # here nests under it.
+            span = None if tracing is None else tracing.rpc(method, call.metadata, call.peer)
             seen: dict[str, Any] = {}  # who called and how, for the log line
+            mode = ""
             code = "OK"
             try:
                 try:
                     principal = self._authenticate(_metadata(call, "authorization"))
                     seen.update(entity=principal.tenant.entity_id, key_id=principal.key_id)
+                    mode = principal.tenant.mode
                     principal.require(scope)
                     if isinstance(request, _Undecodable):
                         raise _bad_message(request.error)
@@ -254,8 +266,23 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     elapsed = time.perf_counter() - started
                     record = CallRecord(method, code, elapsed, call.peer, **seen)
                     self._observability.call(record)
+                if span is not None:
+                    span.end(grpc.StatusCode[code], _span_attributes(seen, mode))
 
         return handled
+
+
+def _span_attributes(seen: dict[str, Any], mode: str) -> dict[str, str | int | bool]:
+    """What a call's span says of who called and how: what its log line says (the key's
+    id, never the key nor any part of it), and the key's mode."""
+    attributes: dict[str, str | int | bool] = {}
+    if "entity" in seen:
+        attributes.update({"arcus.entity": seen["entity"], "arcus.mode": mode})
+        attributes["arcus.key_id"] = seen["key_id"]
+    if "idempotency_key" in seen:
+        attributes["arcus.idempotency_key"] = seen["idempotency_key"]
+        attributes["arcus.replayed"] = seen.get("replayed", False)
+    return attributes
 
 
 # Sent to nobody: the caller has left (the status only ends the call on our side).

@@ -281,6 +281,7 @@ def test_every_setting_is_in_serve_help_and_the_readme(tmp_path):
     for variable, default, _ in described():
         assert variable in result.stdout and default in result.stdout, variable
         assert f"`{variable}`" in readme, variable
+    assert "OTEL_TRACES_EXPORTER" in result.stdout  # tracing's variables are the SDK's own
 
 
 def test_serving_on_an_address_in_use_fails_at_start_in_one_line(tmp_path):
