@@ -32,14 +32,15 @@ from service.auth.scopes import method_scopes
 from service.auth.store import KeyStore
 from service.config import Settings
 from service.counters.service import Counters
-from service.counters.servicer import CounterServicer
+from service.counters.servicer import CounterServicer, issue_group
 from service.db import watchdog
+from service.db.coalesce import Coalescer
 from service.db.secrets import PAGE_TOKENS, load_secret
 from service.db.uow import UnitOfWork
 from service.idempotency.store import Clock, Idempotency, system_clock
 from service.observability import Observability
 from service.pagination import PageTokens
-from service.rpc.interceptor import ServiceInterceptor
+from service.rpc.interceptor import Coalescing, ServiceInterceptor
 from service.rpc.methods import mutating_methods
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ SERVICES = (
     advances_pb2.DESCRIPTOR.services_by_name["AdvanceService"],
 )
 
+
+ISSUE_NUMBERS = "/arcus.counters.v1.CounterService/IssueNumbers"
 
 # The largest request accepted: a batch of 50 or an advance of 500 lines is far smaller.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -184,6 +187,7 @@ class RunningServer:
     metrics_port: int | None
     server: grpc.aio.Server
     loop: "_Loop"
+    coalescer: Coalescer
     stopped: bool = False
 
     def stop(self, grace: float | None) -> None:
@@ -214,9 +218,11 @@ def build_server(
     tokens: PageTokens,
     idempotency: Idempotency | None = None,
     observability: Observability | None = None,
+    coalescer: Coalescer | None = None,
 ) -> tuple[grpc.aio.Server, Health]:
     """The server and its health servicer, made on the running event loop."""
     uow = UnitOfWork(engine)
+    coalescer = coalescer or Coalescer(uow)
     interceptor = ServiceInterceptor(
         method_scopes(SERVICES),
         keys.authenticate,
@@ -224,6 +230,7 @@ def build_server(
         mutating_methods(SERVICES),
         observability,
         executor,
+        coalescing=Coalescing(coalescer, {ISSUE_NUMBERS: issue_group}),
     )
     server = grpc.aio.server(
         migration_thread_pool=executor,
@@ -357,11 +364,12 @@ def run_server(
     keys = KeyCache(KeyStore(uow).find_by_hash, settings.key_cache_seconds, monotonic)
     tokens = PageTokens(load_secret(uow, PAGE_TOKENS))
     executor = futures.ThreadPoolExecutor(settings.max_workers, thread_name_prefix="rpc")
+    coalescer = Coalescer(uow)
     loop = _Loop()
 
     async def start() -> tuple[grpc.aio.Server, Health, int]:
         server, health_servicer = build_server(
-            engine, keys, executor, settings, tokens, idempotency, observability
+            engine, keys, executor, settings, tokens, idempotency, observability, coalescer
         )
         if settings.tls_cert is None or settings.tls_key is None:
             port = server.add_insecure_port(settings.listen)
@@ -390,7 +398,9 @@ def run_server(
     metrics_port = (
         observability.serve_metrics(settings.metrics_listen) if settings.metrics_listen else None
     )
-    running = RunningServer(port, health_servicer, observability, metrics_port, server, loop)
+    running = RunningServer(
+        port, health_servicer, observability, metrics_port, server, loop, coalescer
+    )
     stop_background = threading.Event()
     background = [
         _every(settings.idempotency_sweep_seconds, stop_background, lambda: _sweep(idempotency)),

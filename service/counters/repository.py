@@ -222,6 +222,7 @@ def _issue_statements(dialect: Any) -> tuple[Any, Any]:
 
 _ISSUE = _issue_statements(sqlite)[0]
 _ISSUE_AUDITED = _issue_statements(postgresql)[1]
+_ISSUE_PLAIN = {"sqlite": _ISSUE, "postgresql": _issue_statements(postgresql)[0]}
 
 # A counter row belongs to its series' periods only while its period has the form the
 # series' reset gives them: rows advanced before a reset was changed stay, unseen.
@@ -279,6 +280,15 @@ class Stored:
     current_value: int
     create_time: datetime
     update_time: datetime
+
+
+@dataclass(frozen=True)
+class IssueShare:
+    """One call's part of issues made together: how many numbers, and who asked."""
+
+    count: int
+    api_key_id: int | None
+    idempotency_key: str | None
 
 
 @dataclass(frozen=True)
@@ -507,6 +517,41 @@ class CounterRepository:
             ]
         )
         return issued
+
+    def issue_shared(
+        self, key: CounterKey, shares: list[IssueShare], now: datetime
+    ) -> list[Issued] | None:
+        """Issues the shares' numbers with one increment, each share its own contiguous
+        block in order, each audited as an issue of its own (its caller's key and
+        idempotency key); None when the total would pass MAX_VALUE."""
+        kind, series, period = key
+        total = sum(share.count for share in shares)
+        row = self._run(
+            _ISSUE_PLAIN[self.conn.dialect.name], entity_id=self.entity_id, mode=self.mode,
+            counter_type=kind, series=series, period=period, rank=type_rank(kind),
+            count=total, now=now,
+        ).one_or_none()  # fmt: skip
+        if row is None:
+            return None
+        issued = _issued(row)
+        last = issued.value.current_value - total
+        blocks, events = [], []
+        for share in shares:
+            first, last = last + 1, last + share.count
+            value = Stored(last, issued.value.create_time, issued.value.update_time)
+            blocks.append(Issued(value, issued.format, issued.series_update_time))
+            events.append(
+                {
+                    "entity_id": self.entity_id, "mode": self.mode, "counter_type": kind,
+                    "series": series, "period": period, "action": "issue",
+                    "old_value": first - 1, "new_value": last, "first_value": first,
+                    "last_value": last, "reason": "", "api_key_id": share.api_key_id,
+                    "idempotency_key": share.idempotency_key, "event_key": new_id(),
+                    "create_time": value.update_time,
+                }
+            )  # fmt: skip
+        self.conn.execute(_RECORD_EVENT, events)
+        return blocks
 
     def page(
         self,

@@ -34,7 +34,15 @@ from service.counters.domain import (
     updated,
     void_change,
 )
-from service.counters.repository import CounterKey, CounterRepository, SeriesKey, Stored
+from service.counters.repository import (
+    CounterKey,
+    CounterRepository,
+    Issued,
+    IssueShare,
+    SeriesKey,
+    Stored,
+)
+from service.db import coalesce
 from service.db.failures import RefusedByDatabase
 from service.db.uow import UnitOfWork
 from service.entities.settings import EntitySettings
@@ -280,7 +288,11 @@ class Counters:
                 if found.in_use and reset == NEVER:  # a reset in use never changes again
                     self._remember_never_resets(known)
             key = (counter_type, series, period)
-            issued = counters.issue(key, count, now, principal.key_id)
+            share = _Share(principal.tenant, key, IssueShare(count, principal.key_id,
+                           principal.idempotency_key), now)  # fmt: skip
+            issued = coalesce.together(share, lambda shares: _issue_together(conn, shares))
+            if issued is None:  # not coalesced with other calls: alone
+                issued = counters.issue(key, count, now, principal.key_id)
             if issued is None:
                 raise counter_exhausted(self._exhausted(counters, key, calendar, now), count)
             if calendar is None:
@@ -493,6 +505,31 @@ class _Batch:
             {key: v for key, v in after.values.items() if before.values.get(key, v) != v}
         )
         counters.record_changes(changes)
+
+
+@dataclass(frozen=True)
+class _Share:
+    """A call's part in issues made together with other calls' (db/coalesce.py)."""
+
+    tenant: Tenant
+    key: CounterKey
+    share: IssueShare
+    now: datetime
+
+
+def _issue_together(conn: Connection, shares: list[_Share]) -> list[Issued | None]:
+    """One increment for calls that issue from the same counter and period, each its own
+    block, in order. Calls that differ (another period: a document date's day ended
+    between them) or would exhaust the counter cannot be served together: each then runs
+    alone, and gets what it would have got."""
+    tenant, key = shares[0].tenant, shares[0].key
+    if any(s.tenant != tenant or s.key != key for s in shares):
+        raise coalesce.GroupFailed()
+    now = max(s.now for s in shares)
+    issued = CounterRepository(conn, tenant).issue_shared(key, [s.share for s in shares], now)
+    if issued is None:
+        raise coalesce.GroupFailed()
+    return list(issued)
 
 
 def _dated(request: AdvanceRequest) -> bool:

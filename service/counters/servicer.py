@@ -1,8 +1,11 @@
 """arcus.counters.v1.CounterService: translates messages to use cases and back."""
 
+from collections.abc import Hashable
+
 from arcus.counters.v1 import counters_pb2, counters_pb2_grpc
 
 from service import errors
+from service.auth.keys import Principal
 from service.counters import domain, messages
 from service.counters.service import Counters
 from service.rpc.context import current_principal
@@ -126,6 +129,12 @@ class CounterServicer(counters_pb2_grpc.CounterServiceServicer):
             current_principal(), name.counter_type, name.series, update.changes, name.period
         )
         return messages.counter_message(counter)
+
+
+def issue_group(request: counters_pb2.IssueNumbersRequest, principal: Principal) -> Hashable:
+    """IssueNumbers calls that draw from the same counter and period (same entity, mode,
+    type, series and document date) run together, sharing one transaction (db/coalesce.py)."""
+    return (principal.tenant, request.counter_type, request.series, request.document_date)
 
 
 def _failed_item(index: int, error: Exception) -> counters_pb2.AdvanceCounterResult:

@@ -4,6 +4,7 @@ import contextlib
 import math
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,17 @@ def make_engine(
         engine = _postgresql_engine(url, pool_size, prepared_statements, timeout)
     # A span per statement an RPC runs, once tracing is on (nothing while it is off).
     trace_statements(engine)
+    if timeout is not None:
+        _TIMEOUTS[engine] = timeout
     return engine
+
+
+_TIMEOUTS: "weakref.WeakKeyDictionary[Engine, float]" = weakref.WeakKeyDictionary()
+
+
+def timeout_of(engine: Engine) -> float | None:
+    """The bound make_engine put on any one use of the engine's connections, if any."""
+    return _TIMEOUTS.get(engine)
 
 
 def _postgresql_engine(

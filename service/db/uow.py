@@ -13,12 +13,12 @@ opens the outermost unit (an RPC, a CLI command, the sweep) gets the retry.
 """
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError
 
 from service.db.failures import retrying, translate
@@ -108,6 +108,19 @@ class UnitOfWork:
                 raise translate(error) from error
             raise
 
+    def begin_shared(self) -> "SharedUnit":
+        """A transaction that several threads' units join in turn (db/coalesce.py): it is
+        committed or rolled back by its owner, never retried."""
+        try:
+            conn = self.engine.connect()
+            try:
+                return SharedUnit(_Unit(self.engine, conn), conn.begin())
+            except BaseException:
+                conn.close()
+                raise
+        except DBAPIError as error:
+            raise translate(error) from error
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """`callback()` once the outermost transaction has committed; never if it rolls
         back or is run again. Outside a unit, at once."""
@@ -116,3 +129,36 @@ class UnitOfWork:
             callback()
         else:
             unit.after_commit.append(callback)
+
+
+class SharedUnit:
+    """One transaction whose units of work, in whichever thread, join it while `joined`."""
+
+    def __init__(self, unit: _Unit, transaction: RootTransaction) -> None:
+        self._unit = unit
+        self._transaction = transaction
+
+    @contextmanager
+    def joined(self) -> Iterator[None]:
+        """In this thread, units of work of the engine join this transaction."""
+        token = _current.set(self._unit)
+        try:
+            yield
+        finally:
+            _current.reset(token)
+
+    def commit(self) -> None:
+        """Commits, then runs what waited for it; errors in the domain's terms."""
+        try:
+            self._transaction.commit()
+        except DBAPIError as error:
+            raise translate(error) from error
+        for callback in self._unit.after_commit:
+            callback()
+
+    def rollback(self) -> None:
+        with suppress(DBAPIError):  # the connection is closed next; a broken one is discarded
+            self._transaction.rollback()
+
+    def close(self) -> None:
+        self._unit.conn.close()

@@ -11,9 +11,10 @@ it. `guard` adapts the same code to a synchronous context (grpcio-testing).
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import grpc
@@ -23,6 +24,7 @@ from google.rpc import code_pb2, status_pb2
 from service import errors
 from service.auth.keys import AUTH_DOMAIN, Principal
 from service.db import watchdog
+from service.db.coalesce import Coalescer
 from service.idempotency import rules as idempotency_rules
 from service.idempotency.store import Idempotency
 from service.observability import CallRecord, Observability
@@ -100,6 +102,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         observability: Observability | None = None,
         executor: Executor | None = None,
         tracing: Tracing | None = None,
+        coalescing: "Coalescing | None" = None,
     ) -> None:
         self._method_scopes = method_scopes
         self._authenticate = authenticate
@@ -111,6 +114,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         # installed when the server was built (serve's OTEL_* variables, or a test's).
         self._tracing = tracing if tracing is not None else installed_tracing()
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        # Calls of these methods that would queue on one hot row run together (db/coalesce.py).
+        self._coalescing = coalescing
 
     async def intercept_service(
         self,
@@ -213,6 +218,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         domain = package_of(method)
         mutating = self._idempotency is not None and method in self._mutating
         tracing = self._tracing
+        coalescing = self._coalescing
+        group_of = None if coalescing is None else coalescing.groups.get(method)
 
         def handled(request: Any, call: Call) -> Reply:
             started = time.perf_counter()
@@ -237,18 +244,29 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                         principal = replace(principal, idempotency_key=key)
                     token = rpc_context.set_principal(principal)
                     try:
+                        group = None if group_of is None else group_of(request, principal)
                         with watchdog.bounded(call.deadline):
                             if key is None:
-                                return Reply(behavior(request, None))
-                            seen["idempotency_key"] = key
-                            assert self._idempotency is not None
-                            outcome = self._idempotency.run(
-                                principal,
-                                method,
-                                key,
-                                request.SerializeToString(deterministic=True),
-                                lambda: serialize(behavior(request, None)),
-                            )
+                                effect = partial(behavior, request, None)
+                            else:
+                                seen["idempotency_key"] = key
+                                assert self._idempotency is not None
+                                effect = partial(
+                                    self._idempotency.run,
+                                    principal,
+                                    method,
+                                    key,
+                                    request.SerializeToString(deterministic=True),
+                                    lambda: serialize(behavior(request, None)),
+                                )
+                            if group is not None:
+                                assert coalescing is not None
+                                run = coalescing.coalescer.run
+                                outcome = run(group, key, call.deadline, effect)
+                            else:
+                                outcome = effect()
+                            if key is None:
+                                return Reply(outcome)
                         seen["replayed"] = outcome.replayed
                         replayed = ((idempotency_rules.REPLAYED_HEADER, "true"),)
                         return Reply(outcome.response, replayed if outcome.replayed else ())
@@ -270,6 +288,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     span.end(grpc.StatusCode[code], _span_attributes(seen, mode))
 
         return handled
+
+
+@dataclass(frozen=True)
+class Coalescing:
+    """Which methods' calls run together, and by what key (None: that call alone)."""
+
+    coalescer: Coalescer
+    groups: dict[str, Callable[[Any, Principal], Hashable | None]]
 
 
 def _span_attributes(seen: dict[str, Any], mode: str) -> dict[str, str | int | bool]:

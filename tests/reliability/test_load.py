@@ -6,6 +6,8 @@ from arcus.counters.v1 import counters_pb2 as pb
 from arcus.counters.v1 import counters_pb2_grpc
 from sqlalchemy import select
 
+from service.auth.keys import Principal, Tenant
+from service.counters.servicer import issue_group
 from service.db import models
 from service.server import MAX_MESSAGE_BYTES, run_server
 from tests.support import auth, local_settings
@@ -39,14 +41,17 @@ def test_200_calls_in_flight_are_served_or_shed_never_stuck(database, key, proof
                 for i in range(200)
             ]
             # Until every call has reached the server: past the limit, refused at once; the
-            # rest held, every worker on a connection waiting for the row.
+            # rest held: one worker on a connection waiting for the row, the other workers'
+            # calls gathered to issue together once it is free (db/coalesce.py).
+            gathered = issue_group(issue, Principal(0, Tenant("acme", "live"), frozenset()))
             wait_for(
                 lambda: (
                     sum(c.done() for c in calls) >= 200 - options.max_concurrent_rpcs
-                    and database.pool.checkedout() >= options.max_workers + 1
+                    and database.pool.checkedout() >= 1 + 1
+                    and running.coalescer.gathering(gathered) == options.max_workers - 1
                 ),
                 60,
-                "the calls past the limit refused, the workers waiting on their connections",
+                "the calls past the limit refused, the workers waiting for the row",
             )
             shed_at_once = sum(c.done() for c in calls)
             in_use = database.pool.checkedout()

@@ -1,0 +1,315 @@
+"""The bare baselines: the real arcus.counters.v1.CounterService, served by grpcio and a
+pool of psycopg connections and nothing else, doing the service's database work for
+AdvanceCounter and IssueNumbers in one autocommit statement a call. Its QPS is what a
+Python service doing the same SQL can reach on this machine (issue 17).
+
+- the thread-pool grpcio server with WORKERS handler threads, and WORKERS connections
+  (the service's pool size), in one process;
+- AdvanceCounter: the counter locked and raised to advance_to when that is higher, with
+  its audit row ("advance"), in one statement; the answer built from its row;
+- IssueNumbers: the increment and its audit row ("issue") in one statement;
+- with --coalesce, concurrent IssueNumbers on one counter share one statement: the first
+  caller leads, takes every call waiting for that counter, increments it once by their
+  sum and writes one audit row per call (unnest), and each caller gets its own contiguous
+  block; a call arriving meanwhile waits for the next leader.
+
+Nothing else: no key is read (the caller's bearer key is ignored), no request is checked,
+no idempotency, no logs, no metrics; every call works on ENTITY's "live" counters, whose
+series must exist and never reset (the bench makes them through the service); audit rows
+carry KEY_ID where the service's carry the caller's key.
+
+    python -m tests.bench.bare HOST:PORT WORKERS DSN ENTITY KEY_ID [--coalesce]
+"""
+
+import queue
+import secrets
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import psycopg
+from arcus.counters.v1 import counters_pb2 as pb
+from arcus.counters.v1 import counters_pb2_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+# The audit row's key, as the service draws it (service/db/ids.py).
+SMALLEST, LARGEST = 10**15, 2**53 - 1
+
+# AdvanceCounter: the row locked with its series' format (as the service's lock reads it),
+# raised when below advance_to, audited when raised; the row as it stands after.
+ADVANCE = """
+    WITH old AS (
+        SELECT c.current_value, c.create_time, c.update_time, s.prefix, s.padding, s.suffix
+        FROM counters AS c JOIN counter_series AS s
+            ON s.entity_id = c.entity_id AND s.mode = c.mode
+            AND s.counter_type = c.counter_type AND s.series = c.series
+        WHERE c.entity_id = %(entity)s AND c.mode = 'live' AND c.counter_type = %(type)s
+            AND c.series = %(series)s AND c.period = ''
+        FOR UPDATE OF c
+    ), raised AS (
+        UPDATE counters AS c SET current_value = %(to)s,
+            update_time = greatest(now(), old.update_time)
+        FROM old
+        WHERE c.entity_id = %(entity)s AND c.mode = 'live' AND c.counter_type = %(type)s
+            AND c.series = %(series)s AND c.period = '' AND old.current_value < %(to)s
+        RETURNING c.current_value, c.update_time
+    ), audit AS (
+        INSERT INTO counter_events (event_key, entity_id, mode, counter_type, series, period,
+            action, old_value, new_value, api_key_id, create_time)
+        SELECT %(event)s, %(entity)s, 'live', %(type)s, %(series)s, '', 'advance',
+            old.current_value, raised.current_value, %(key)s, raised.update_time
+        FROM old, raised
+    )
+    SELECT old.current_value, raised.current_value, old.create_time,
+        coalesce(raised.update_time, old.update_time), old.prefix, old.padding, old.suffix
+    FROM old LEFT JOIN raised ON true
+"""
+
+# IssueNumbers: the increment by `count` and its audit row (the service's statement on
+# PostgreSQL for a series in use that never resets); the row after, with its format.
+ISSUE = """
+    WITH issued AS (
+        UPDATE counters AS c SET current_value = c.current_value + %(count)s,
+            update_time = greatest(now(), c.update_time)
+        FROM counter_series AS s
+        WHERE c.entity_id = %(entity)s AND c.mode = 'live' AND c.counter_type = %(type)s
+            AND c.series = %(series)s AND c.period = ''
+            AND s.entity_id = c.entity_id AND s.mode = c.mode
+            AND s.counter_type = c.counter_type AND s.series = c.series
+        RETURNING c.current_value, c.create_time, c.update_time, s.prefix, s.padding, s.suffix
+    ), audit AS (
+        INSERT INTO counter_events (event_key, entity_id, mode, counter_type, series, period,
+            action, old_value, new_value, first_value, last_value, api_key_id, create_time)
+        SELECT %(event)s, %(entity)s, 'live', %(type)s, %(series)s, '', 'issue',
+            current_value - %(count)s, current_value, current_value - %(count)s + 1,
+            current_value, %(key)s, update_time
+        FROM issued
+    )
+    SELECT * FROM issued
+"""
+
+# The same for several calls at once: one increment by their sum, and one audit row per
+# call for its own block (`before`: how many numbers the calls ahead of it take).
+ISSUE_MANY = """
+    WITH issued AS (
+        UPDATE counters AS c SET current_value = c.current_value + %(count)s,
+            update_time = greatest(now(), c.update_time)
+        FROM counter_series AS s
+        WHERE c.entity_id = %(entity)s AND c.mode = 'live' AND c.counter_type = %(type)s
+            AND c.series = %(series)s AND c.period = ''
+            AND s.entity_id = c.entity_id AND s.mode = c.mode
+            AND s.counter_type = c.counter_type AND s.series = c.series
+        RETURNING c.current_value, c.create_time, c.update_time, s.prefix, s.padding, s.suffix
+    ), audit AS (
+        INSERT INTO counter_events (event_key, entity_id, mode, counter_type, series, period,
+            action, old_value, new_value, first_value, last_value, api_key_id, create_time)
+        SELECT b.event, %(entity)s, 'live', %(type)s, %(series)s, '', 'issue',
+            i.current_value - %(count)s + b.before,
+            i.current_value - %(count)s + b.before + b.count,
+            i.current_value - %(count)s + b.before + 1,
+            i.current_value - %(count)s + b.before + b.count, %(key)s, i.update_time
+        FROM issued AS i,
+            unnest(%(events)s::bigint[], %(befores)s::bigint[], %(counts)s::bigint[])
+                AS b(event, before, count)
+    )
+    SELECT * FROM issued
+"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp(value: datetime) -> Timestamp:
+    since = value - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
+
+
+def type_name(counter_type: int) -> str:
+    """COUNTER_TYPE_INVOICE -> "invoice"."""
+    return pb.CounterType.Name(counter_type).removeprefix("COUNTER_TYPE_").lower()
+
+
+def event_key() -> int:
+    return SMALLEST + secrets.randbelow(LARGEST - SMALLEST + 1)
+
+
+def counter(
+    request_type: int, series: str, row: tuple[Any, ...], value: int
+) -> tuple[pb.Counter, str, int, str]:
+    """The Counter message of a row (current_value, create_time, update_time, prefix,
+    padding, suffix) at `value`; and its format."""
+    created, updated, prefix, padding, suffix = row[1:6]
+    message = pb.Counter(
+        counter_type=request_type,  # type: ignore[arg-type]
+        prefix=prefix,
+        padding=padding,
+        current_value=value,
+        next_number=f"{prefix}{value + 1:0{padding}d}{suffix}",
+        create_time=timestamp(created),
+        update_time=timestamp(updated),
+        series=series,
+        suffix=suffix,
+        reset=pb.COUNTER_RESET_NEVER,
+    )
+    return message, prefix, padding, suffix
+
+
+class Pool:
+    """`size` autocommit connections, handed out in turn."""
+
+    def __init__(self, dsn: str, size: int) -> None:
+        self.idle: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
+        for _ in range(size):
+            self.idle.put(psycopg.connect(dsn, autocommit=True))
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        conn = self.idle.get()
+        try:
+            yield conn
+        finally:
+            self.idle.put(conn)
+
+
+class Waiter:
+    """One IssueNumbers call waiting for its block, or for its turn to lead."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.woken = threading.Event()
+        self.leads = False
+        self.row: tuple[Any, ...] | None = None
+        self.last = 0  # the last value of its block
+        self.error: BaseException | None = None
+
+
+class Bare(counters_pb2_grpc.CounterServiceServicer):
+    def __init__(self, pool: Pool, entity: str, key_id: int, coalesce: bool) -> None:
+        self.pool = pool
+        self.entity = entity
+        self.key_id = key_id
+        self.coalesce = coalesce
+        self.lock = threading.Lock()
+        self.waiting: dict[tuple[str, str], list[Waiter]] = {}  # a key here has a leader
+
+    def AdvanceCounter(
+        self, request: pb.AdvanceCounterRequest, context: grpc.ServicerContext
+    ) -> pb.AdvanceCounterResponse:
+        params = {
+            "entity": self.entity, "type": type_name(request.counter_type),
+            "series": request.series, "to": request.advance_to, "event": event_key(),
+            "key": self.key_id,
+        }  # fmt: skip
+        with self.pool.connection() as conn:
+            row = conn.execute(ADVANCE, params).fetchone()
+        assert row is not None, "the bare server advances only counters that exist"
+        previous, raised = row[0], row[1]
+        message = counter(request.counter_type, request.series, row[1:], raised or previous)[0]
+        return pb.AdvanceCounterResponse(
+            counter=message, advanced=raised is not None, previous_value=previous
+        )
+
+    def IssueNumbers(
+        self, request: pb.IssueNumbersRequest, context: grpc.ServicerContext
+    ) -> pb.IssueNumbersResponse:
+        count = request.count or 1
+        kind = type_name(request.counter_type)
+        row: tuple[Any, ...] | None
+        if self.coalesce:
+            row, last = self._issue_together((kind, request.series), count)
+        else:
+            params = {
+                "entity": self.entity, "type": kind, "series": request.series, "count": count,
+                "event": event_key(), "key": self.key_id,
+            }  # fmt: skip
+            with self.pool.connection() as conn:
+                row = conn.execute(ISSUE, params).fetchone()
+            assert row is not None, "the bare server issues only from counters that exist"
+            last = row[0]
+        # The counter as this call left it (a coalesced call: after its own block).
+        message, prefix, padding, suffix = counter(request.counter_type, request.series, row, last)
+        first = last - count + 1
+        return pb.IssueNumbersResponse(
+            counter=message,
+            numbers=[f"{prefix}{v:0{padding}d}{suffix}" for v in range(first, last + 1)],
+            first_value=first,
+            last_value=last,
+        )
+
+    def _issue_together(self, key: tuple[str, str], count: int) -> tuple[tuple[Any, ...], int]:
+        """Joins the calls waiting on `key`; leads them when none leads yet (or when the
+        leader before hands over), else waits for its block."""
+        me = Waiter(count)
+        with self.lock:
+            waiting = self.waiting.get(key)
+            if waiting is None:  # nobody leads: this call does
+                self.waiting[key] = [me]
+                me.leads = True
+            else:
+                waiting.append(me)
+        if not me.leads:
+            me.woken.wait()
+        if not me.leads:  # the leader issued its block
+            if me.error is not None:
+                raise me.error
+            assert me.row is not None
+            return me.row, me.last
+        with self.lock:  # every call waiting now goes in this statement
+            batch = self.waiting[key]
+            self.waiting[key] = []
+        try:
+            self._issue_batch(key, batch)
+        except BaseException as error:
+            for waiter in batch:
+                waiter.error = error
+        with self.lock:  # the calls that came meanwhile: the first of them leads
+            following = self.waiting[key]
+            if following:
+                following[0].leads = True
+                following[0].woken.set()
+            else:
+                del self.waiting[key]
+        for waiter in batch:
+            if waiter is not me:
+                waiter.woken.set()
+        if me.error is not None:
+            raise me.error
+        assert me.row is not None
+        return me.row, me.last
+
+    def _issue_batch(self, key: tuple[str, str], batch: list[Waiter]) -> None:
+        befores, total = [], 0
+        for waiter in batch:
+            befores.append(total)
+            total += waiter.count
+        params = {
+            "entity": self.entity, "type": key[0], "series": key[1], "count": total,
+            "events": [event_key() for _ in batch], "befores": befores,
+            "counts": [w.count for w in batch], "key": self.key_id,
+        }  # fmt: skip
+        with self.pool.connection() as conn:
+            row = conn.execute(ISSUE_MANY, params).fetchone()
+        assert row is not None, "the bare server issues only from counters that exist"
+        start = row[0] - total
+        for waiter, before in zip(batch, befores, strict=True):
+            waiter.row = row
+            waiter.last = start + before + waiter.count
+
+
+def serve(listen: str, workers: int, dsn: str, entity: str, key_id: int, coalesce: bool) -> None:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+    # Only two methods: the generated base class answers the others UNIMPLEMENTED.
+    bare = Bare(Pool(dsn, workers), entity, key_id, coalesce)  # type: ignore[abstract]
+    counters_pb2_grpc.add_CounterServiceServicer_to_server(bare, server)
+    server.add_insecure_port(listen)
+    server.start()
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    listen, workers, dsn, entity, key_id = sys.argv[1:6]
+    serve(listen, int(workers), dsn, entity, int(key_id), "--coalesce" in sys.argv)
