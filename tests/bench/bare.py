@@ -70,9 +70,9 @@ ADVANCE = """
     FROM old LEFT JOIN raised ON true
 """
 
-# IssueNumbers: the increment by `count` and its audit row (the service's statement on
-# PostgreSQL for a series in use that never resets); the row after, with its format.
-ISSUE = """
+# The increment by `count` of a never-resetting counter, its format, and the head of its
+# audit rows' insert (IssueNumbers, alone or coalesced).
+_INCREMENT = """
     WITH issued AS (
         UPDATE counters AS c SET current_value = c.current_value + %(count)s,
             update_time = greatest(now(), c.update_time)
@@ -85,6 +85,13 @@ ISSUE = """
     ), audit AS (
         INSERT INTO counter_events (event_key, entity_id, mode, counter_type, series, period,
             action, old_value, new_value, first_value, last_value, api_key_id, create_time)
+"""
+
+# IssueNumbers: the increment by `count` and its audit row (the service's statement on
+# PostgreSQL for a series in use that never resets); the row after, with its format.
+ISSUE = (
+    _INCREMENT
+    + """
         SELECT %(event)s, %(entity)s, 'live', %(type)s, %(series)s, '', 'issue',
             current_value - %(count)s, current_value, current_value - %(count)s + 1,
             current_value, %(key)s, update_time
@@ -92,22 +99,13 @@ ISSUE = """
     )
     SELECT * FROM issued
 """
+)
 
 # The same for several calls at once: one increment by their sum, and one audit row per
 # call for its own block (`before`: how many numbers the calls ahead of it take).
-ISSUE_MANY = """
-    WITH issued AS (
-        UPDATE counters AS c SET current_value = c.current_value + %(count)s,
-            update_time = greatest(now(), c.update_time)
-        FROM counter_series AS s
-        WHERE c.entity_id = %(entity)s AND c.mode = 'live' AND c.counter_type = %(type)s
-            AND c.series = %(series)s AND c.period = ''
-            AND s.entity_id = c.entity_id AND s.mode = c.mode
-            AND s.counter_type = c.counter_type AND s.series = c.series
-        RETURNING c.current_value, c.create_time, c.update_time, s.prefix, s.padding, s.suffix
-    ), audit AS (
-        INSERT INTO counter_events (event_key, entity_id, mode, counter_type, series, period,
-            action, old_value, new_value, first_value, last_value, api_key_id, create_time)
+ISSUE_MANY = (
+    _INCREMENT
+    + """
         SELECT b.event, %(entity)s, 'live', %(type)s, %(series)s, '', 'issue',
             i.current_value - %(count)s + b.before,
             i.current_value - %(count)s + b.before + b.count,
@@ -119,6 +117,7 @@ ISSUE_MANY = """
     )
     SELECT * FROM issued
 """
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
