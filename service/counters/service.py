@@ -517,7 +517,7 @@ class _Share:
     now: datetime
 
 
-def _issue_together(conn: Connection, shares: list[_Share]) -> list[Issued | None]:
+def _issue_together(conn: Connection, shares: list[_Share]) -> list[Issued]:
     """One increment for calls that issue from the same counter and period, each its own
     block, in order. Calls that differ (another period: a document date's day ended
     between them) or would exhaust the counter cannot be served together: each then runs
@@ -529,7 +529,7 @@ def _issue_together(conn: Connection, shares: list[_Share]) -> list[Issued | Non
     issued = CounterRepository(conn, tenant).issue_shared(key, [s.share for s in shares], now)
     if issued is None:
         raise coalesce.GroupFailed()
-    return list(issued)
+    return issued
 
 
 def _dated(request: AdvanceRequest) -> bool:

@@ -55,7 +55,7 @@ class GroupFailed(Exception):
 @dataclass(eq=False)
 class _Member:
     tag: str | None  # the call's idempotency key: two calls with one key never share
-    deadline: float | None  # time.monotonic() by which its database work must end
+    deadline: float  # time.monotonic() by which its database work must end
     caller_deadline: float | None  # its caller's own, if any
     state: int = _READY
     reached: bool = False  # the barrier, once
@@ -209,7 +209,6 @@ class Coalescer:
         # The group ahead ends by its own members' deadlines (the watchdog's), plus a new
         # connection's timeout; the margin is for the watchdog's resolution, so that its
         # outcome, not this wait, decides.
-        assert member.deadline is not None
         bound = member.deadline + CONNECT_TIMEOUT + 1.0
         with group.cond:
             if group.cond.wait_for(lambda: group.started, max(0.0, bound - time.monotonic())):
@@ -241,9 +240,8 @@ class Coalescer:
                 following.cond.notify_all()
 
     def _lead(self, group: _Group, work: Callable[[], T]) -> T:
-        deadlines = [m.deadline for m in group.members if m.deadline is not None]
         try:
-            with watchdog.bounded(min(deadlines)):
+            with watchdog.bounded(min(m.deadline for m in group.members)):
                 unit = group.unit = self.uow.begin_shared()
         except BaseException as error:
             with group.cond:  # nothing was done
@@ -298,14 +296,12 @@ class Coalescer:
             with group.unit.joined():
                 outcome = work()
         except BaseException as error:  # the group is undone; the member runs again alone
-            member.error = translate(error) if isinstance(error, DBAPIError) else error
+            member.error = error
         finally:
             _membership.reset(token)
         with group.cond:
             if member.error is not None:
-                group.failed = True
-                if isinstance(member.error, Unavailable) and group.error is None:
-                    group.error = member.error
+                member.error = _fail(group, member.error)
             member.state = _DONE
             _pass_turn(group)
         return outcome
@@ -353,11 +349,18 @@ def _combine(group: _Group, waiting: list[int]) -> None:
         for i, part in zip(waiting, parts, strict=True):
             members[i].part = part
     except BaseException as raised:
-        error = translate(raised) if isinstance(raised, DBAPIError) else raised
-        group.failed = True
-        if isinstance(error, Unavailable) and group.error is None:
-            group.error = error
+        error = _fail(group, raised)
         for i in waiting:
             members[i].error = error
     for i in waiting:
         members[i].state = _RESUMABLE
+
+
+def _fail(group: _Group, raised: BaseException) -> BaseException:
+    """Marks the group undone by `raised` (in the domain's terms, which it returns): its
+    members then run alone, unless the database is out of reach, which is their answer."""
+    error = translate(raised) if isinstance(raised, DBAPIError) else raised
+    group.failed = True
+    if isinstance(error, Unavailable) and group.error is None:
+        group.error = error
+    return error
