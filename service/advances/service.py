@@ -1,6 +1,7 @@
 """Advance use cases: each one transaction, committed only when it succeeds."""
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -152,9 +153,11 @@ class Advances:
         database refuses a write, the counter a move), it is undone and they are created
         in turn, each in a savepoint of its own."""
 
+        together = not any(isinstance(item, NewAdvance) and item.validate_only for item in items)
+
         def create_all(conn: Connection) -> list[Advance | Exception]:
             settings = load_settings(conn, principal.tenant.entity_id)  # once for them all
-            if not any(isinstance(item, NewAdvance) and item.validate_only for item in items):
+            if together:
                 try:
                     with self.uow.savepoint():
                         return self._create_together(conn, principal, items, settings)
@@ -162,6 +165,15 @@ class Advances:
                     pass
             return self._create_in_turn(conn, principal, items, settings)
 
+        if together and not self.uow.in_unit:
+            # A transaction of its own undoes the attempt as a savepoint would, without the
+            # SAVEPOINT and RELEASE round trips; should it fail, the items go in turn.
+            def create_together(conn: Connection) -> list[Advance | Exception]:
+                settings = load_settings(conn, principal.tenant.entity_id)
+                return self._create_together(conn, principal, items, settings)
+
+            with suppress(_InTurn):
+                return self.uow.run(create_together)
         return self.uow.run(create_all)
 
     def _create_together(

@@ -12,6 +12,7 @@ serialises writers.
 
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import accumulate
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -45,6 +46,7 @@ from service.counters.domain import (
     MONTHLY,
     NEVER,
     YEARLY,
+    AdvanceRequest,
     CounterChange,
     Event,
     Format,
@@ -220,9 +222,155 @@ def _issue_statements(dialect: Any) -> tuple[Any, Any]:
     return upsert, audited
 
 
+def _issue_shared_statement() -> Any:
+    """The issue of several calls' numbers with one increment by their total (`b_count`),
+    and each call's audit row for its own block, in one statement (PostgreSQL): the calls'
+    event keys, the numbers taken ahead of each (`before`), counts, API keys and
+    idempotency keys travel as arrays, unnested side by side."""
+    issued = _issue_statements(postgresql)[0].cte("issued")
+    shares = (
+        func.unnest(
+            bindparam("b_event_keys", type_=postgresql.ARRAY(BigInteger())),
+            bindparam("b_befores", type_=postgresql.ARRAY(BigInteger())),
+            bindparam("b_counts", type_=postgresql.ARRAY(BigInteger())),
+            bindparam("b_key_ids", type_=postgresql.ARRAY(BigInteger())),
+            bindparam("b_idempotency_keys", type_=postgresql.ARRAY(String())),
+        )
+        .table_valued("event_key", "before", "count", "api_key_id", "idempotency_key")
+        .render_derived(name="shares")
+    )
+    start = issued.c.current_value - bindparam("b_count", type_=BigInteger()) + shares.c.before
+    return select(*(issued.c[name] for name in _ISSUED_NAMES)).add_cte(
+        insert(CounterEvent)
+        .from_select(
+            [
+                "entity_id",
+                "mode",
+                "counter_type",
+                "series",
+                "period",
+                "action",
+                "old_value",
+                "new_value",
+                "first_value",
+                "last_value",
+                "api_key_id",
+                "idempotency_key",
+                "event_key",
+                "create_time",
+            ],
+            select(
+                bindparam("b_entity_id", type_=String()),
+                bindparam("b_mode", type_=String()),
+                bindparam("b_counter_type", type_=String()),
+                bindparam("b_series", type_=String()),
+                bindparam("b_period", type_=String()),
+                literal("issue"),
+                start,
+                start + shares.c.count,
+                start + 1,
+                start + shares.c.count,
+                shares.c.api_key_id,
+                shares.c.idempotency_key,
+                shares.c.event_key,
+                issued.c.update_time,
+            ).select_from(issued.join(shares, true())),
+        )
+        .cte("audit")
+    )
+
+
 _ISSUE = _issue_statements(sqlite)[0]
+_ISSUE_SHARED_AUDITED = _issue_shared_statement()
 _ISSUE_AUDITED = _issue_statements(postgresql)[1]
 _ISSUE_PLAIN = {"sqlite": _ISSUE, "postgresql": _issue_statements(postgresql)[0]}
+
+
+def _advance_in_place_statement() -> Any:
+    """AdvanceCounter's common case in one statement (PostgreSQL): a counter that exists,
+    of a series that never resets, locked with its series; raised to `b_value` and
+    audited when the domain's rule says so (domain.advanced: below the target, and at the
+    expected value if one is given); its row as it was, and the raise's time if raised.
+    The lock is taken and released within the statement, so the row is held for one round
+    trip. A request the rule refuses, or that this statement does not cover, writes
+    nothing and is decided by the general path."""
+    old = (
+        select(
+            *_VALUE_COLUMNS,
+            *(
+                c.label(f"series_{c.key}") if c.key.endswith("_time") else c
+                for c in _SERIES_COLUMNS
+            ),
+        )
+        .join(S, _SAME_SERIES)
+        .where(_ONE)
+        .with_for_update(of=C)
+        .cte("old")
+    )
+    target = bindparam("b_value", type_=BigInteger())
+    expected = bindparam("b_expected", type_=BigInteger())
+    raised = (
+        update(C)
+        .where(
+            _ONE
+            & (C.counter_type == old.c.counter_type)
+            & (C.series == old.c.series)
+            & (old.c.reset == NEVER)
+            & (old.c.current_value < target)
+            & (func.coalesce(expected, old.c.current_value) == old.c.current_value)
+        )
+        .values(
+            current_value=target,
+            update_time=func.greatest(bindparam("b_now", type_=UtcDateTime()), old.c.update_time),
+        )
+        .returning(C.update_time)
+        .cte("raised")
+    )
+    audit = (
+        insert(CounterEvent)
+        .from_select(
+            [
+                "entity_id",
+                "mode",
+                "counter_type",
+                "series",
+                "period",
+                "action",
+                "old_value",
+                "new_value",
+                "reason",
+                "api_key_id",
+                "idempotency_key",
+                "event_key",
+                "create_time",
+            ],
+            select(
+                bindparam("b_entity_id", type_=String()),
+                bindparam("b_mode", type_=String()),
+                bindparam("b_counter_type", type_=String()),
+                bindparam("b_series", type_=String()),
+                bindparam("b_period", type_=String()),
+                literal("advance"),
+                old.c.current_value,
+                target,
+                bindparam("b_reason", type_=String()),
+                bindparam("b_key_id", type_=BigInteger()),
+                bindparam("b_idempotency_key", type_=String()),
+                bindparam("b_event_key", type_=BigInteger()),
+                raised.c.update_time,
+            ).select_from(old.join(raised, true())),
+        )
+        .cte("audit")
+    )
+    return (
+        select(*old.c, raised.c.update_time.label("raised_time"))
+        .select_from(old.outerjoin(raised, true()))
+        .add_cte(audit)
+    )
+
+
+_ADVANCE_IN_PLACE = _advance_in_place_statement()
+
 
 # A counter row belongs to its series' periods only while its period has the form the
 # series' reset gives them: rows advanced before a reset was changed stay, unseen.
@@ -394,6 +542,27 @@ class CounterRepository:
             values[(found.counter_type, found.series, row[0])] = Stored(*row[1:4])
         return values, series
 
+    def advance_in_place(
+        self,
+        request: AdvanceRequest,
+        now: datetime,
+        api_key_id: int | None,
+    ) -> tuple[Series, Stored, datetime | None] | None:
+        """The never-resetting counter of `request` (period "") raised by the rule of
+        domain.advanced and audited, in one statement (PostgreSQL; the caller checks
+        UnitOfWork.statements_commit_alone): its series, its value before, and the time
+        it was raised at (None: unchanged). None when it does not exist or its series
+        resets: nothing was written, and the general path decides."""
+        row = self._run(
+            _ADVANCE_IN_PLACE, counter_type=request.counter_type, series=request.series,
+            period="", value=request.advance_to, expected=request.expected_current_value,
+            now=now, reason=request.reason, key_id=api_key_id,
+            idempotency_key=self.idempotency_key, event_key=new_id(),
+        ).one_or_none()  # fmt: skip
+        if row is None or row.reset != NEVER:
+            return None
+        return _series(row[3:12]), Stored(*row[:3]), row.raised_time
+
     def create_series(self, made: list[Series]) -> bool:
         """Inserts the series; False when a concurrent call created one of them first."""
         if not made:
@@ -526,11 +695,34 @@ class CounterRepository:
         idempotency key); None when the total would pass MAX_VALUE."""
         kind, series, period = key
         total = sum(share.count for share in shares)
-        row = self._run(
-            _ISSUE_PLAIN[self.conn.dialect.name], entity_id=self.entity_id, mode=self.mode,
-            counter_type=kind, series=series, period=period, rank=type_rank(kind),
-            count=total, now=now,
-        ).one_or_none()  # fmt: skip
+        params: dict[str, object] = dict(
+            entity_id=self.entity_id, mode=self.mode, counter_type=kind, series=series,
+            period=period, rank=type_rank(kind), count=total, now=now,
+        )  # fmt: skip
+        if self.conn.dialect.name == "postgresql":  # with the audit rows, in one statement
+            befores = list(accumulate((share.count for share in shares[:-1]), initial=0))
+            row = self._run(
+                _ISSUE_SHARED_AUDITED, **params, event_keys=[new_id() for _ in shares],
+                befores=befores, counts=[share.count for share in shares],
+                key_ids=[share.api_key_id for share in shares],
+                idempotency_keys=[share.idempotency_key for share in shares],
+            ).one_or_none()  # fmt: skip
+            if row is None:
+                return None
+            issued = _issued(row)
+            return [
+                Issued(
+                    Stored(
+                        issued.value.current_value - total + before + share.count,
+                        issued.value.create_time,
+                        issued.value.update_time,
+                    ),
+                    issued.format,
+                    issued.series_update_time,
+                )
+                for before, share in zip(befores, shares, strict=True)
+            ]
+        row = self._run(_ISSUE_PLAIN[self.conn.dialect.name], **params).one_or_none()
         if row is None:
             return None
         issued = _issued(row)

@@ -4,6 +4,7 @@ again when the database gave up on it to resolve a conflict.
     uow.run(lambda conn: ...)       the work in a transaction of its own, retried whole on a
                                     transient conflict; inside another unit it joins that one
     uow.read(lambda conn: ...)      one read statement (autocommit on PostgreSQL)
+    uow.statement(lambda conn: ...) one statement that writes (autocommit on PostgreSQL)
     with uow.savepoint() as conn:   nested work that may fail alone
     uow.after_commit(callback)      called once the outermost transaction has committed
 
@@ -90,6 +91,35 @@ class UnitOfWork:
                 return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
         except DBAPIError as error:
             raise translate(error) from error
+
+    @property
+    def in_unit(self) -> bool:
+        """Whether work here would join a unit of work already open in this thread."""
+        return self._joined() is not None
+
+    @property
+    def statements_commit_alone(self) -> bool:
+        """Whether `statement` runs outside a transaction here (PostgreSQL), so that work
+        written as one statement is worth choosing over several."""
+        return self.engine.dialect.name == "postgresql"
+
+    def statement(self, work: Callable[[Connection], T]) -> T:
+        """`work(conn)` whose writes are one statement, atomic by itself (it may read
+        after it, e.g. to build the answer). On PostgreSQL it runs outside any transaction
+        (autocommit): no BEGIN or COMMIT round trip, and a row it locks is released as
+        soon as the statement ends. Retried on a transient conflict, which leaves nothing
+        written. Inside a unit, it joins it; elsewhere, a transaction of its own."""
+        if not self.statements_commit_alone or self._joined() is not None:
+            return self.run(work)
+
+        def once() -> T:
+            try:
+                with self.engine.connect() as conn:
+                    return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
+            except DBAPIError as error:
+                raise translate(error) from error
+
+        return retrying(once)
 
     @contextmanager
     def savepoint(self) -> Iterator[Connection]:
