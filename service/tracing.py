@@ -156,6 +156,11 @@ _installed: Tracing | None = None
 _statement_tracer: ContextVar[Tracer | None] = ContextVar("statement_tracer", default=None)
 
 
+def statements_traced() -> bool:
+    """Whether the statements run here now belong to a recorded RPC span."""
+    return _statement_tracer.get() is not None
+
+
 def installed() -> Tracing | None:
     """The tracing servers built now use (None: off)."""
     return _installed

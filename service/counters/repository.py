@@ -53,6 +53,7 @@ from service.counters.domain import (
     Series,
     type_rank,
 )
+from service.db.driver import Prepared
 from service.db.ids import new_id
 from service.db.models import Counter as CounterRow
 from service.db.models import CounterEvent, CounterSeries, Entity
@@ -103,6 +104,7 @@ _FIND = (
     .outerjoin(C, _SAME_SERIES & (C.period == bindparam("b_period")))
     .where(_ONE_SERIES)
 )
+_FIND_PREPARED = Prepared(_FIND)
 _SERIES_WIDTH, _SETTINGS_WIDTH = len(_SERIES_COLUMNS), len(SETTINGS_COLUMNS)
 _GET = select(*_VALUE_COLUMNS).where(_ONE)
 _KEYS: BindParameter[Any] = bindparam("b_keys", expanding=True)
@@ -281,8 +283,8 @@ def _issue_shared_statement() -> Any:
 
 
 _ISSUE = _issue_statements(sqlite)[0]
-_ISSUE_SHARED_AUDITED = _issue_shared_statement()
-_ISSUE_AUDITED = _issue_statements(postgresql)[1]
+_ISSUE_SHARED_AUDITED = Prepared(_issue_shared_statement())
+_ISSUE_AUDITED = Prepared(_issue_statements(postgresql)[1])
 _ISSUE_PLAIN = {"sqlite": _ISSUE, "postgresql": _issue_statements(postgresql)[0]}
 
 
@@ -369,7 +371,7 @@ def _advance_in_place_statement() -> Any:
     )
 
 
-_ADVANCE_IN_PLACE = _advance_in_place_statement()
+_ADVANCE_IN_PLACE = Prepared(_advance_in_place_statement())
 
 
 # A counter row belongs to its series' periods only while its period has the form the
@@ -466,14 +468,14 @@ class Listed:
     value: Stored
 
 
-def _issued(row: Row) -> Issued:
+def _issued(row: Row | tuple[Any, ...]) -> Issued:
     value, created, updated, prefix, padding, suffix, reset, series_updated = row
     return Issued(
         Stored(value, created, updated), Format(prefix, padding, suffix, reset), series_updated
     )
 
 
-def _series(row: Row) -> Series:
+def _series(row: Row | tuple[Any, ...]) -> Series:
     kind, name, prefix, padding, suffix, reset, in_use, created, updated = row
     return Series(kind, name, Format(prefix, padding, suffix, reset), in_use, created, updated)
 
@@ -497,15 +499,17 @@ class CounterRepository:
         bound = {f"b_{name}": value for name, value in params.items()}
         return self.conn.execute(statement, {**self.tenant, **bound})
 
+    def _row(self, statement: Prepared, **params: object) -> tuple[Any, ...] | None:
+        bound = {f"b_{name}": value for name, value in params.items()}
+        return statement.row(self.conn, {**self.tenant, **bound})
+
     def series(self, counter_type: str, series: str) -> Series | None:
         row = self._run(_GET_SERIES, counter_type=counter_type, series=series).one_or_none()
         return None if row is None else _series(row)
 
     def find(self, counter_type: str, series: str, period: str = "") -> Found | None:
         """The series, with its settings and the value of `period` (in one statement)."""
-        row = self._run(
-            _FIND, counter_type=counter_type, series=series, period=period
-        ).one_or_none()
+        row = self._row(_FIND_PREPARED, counter_type=counter_type, series=series, period=period)
         if row is None:
             return None
         settings_end = _SERIES_WIDTH + _SETTINGS_WIDTH
@@ -553,15 +557,18 @@ class CounterRepository:
         UnitOfWork.statements_commit_alone): its series, its value before, and the time
         it was raised at (None: unchanged). None when it does not exist or its series
         resets: nothing was written, and the general path decides."""
-        row = self._run(
+        row = self._row(
             _ADVANCE_IN_PLACE, counter_type=request.counter_type, series=request.series,
             period="", value=request.advance_to, expected=request.expected_current_value,
             now=now, reason=request.reason, key_id=api_key_id,
             idempotency_key=self.idempotency_key, event_key=new_id(),
-        ).one_or_none()  # fmt: skip
-        if row is None or row.reset != NEVER:
+        )  # fmt: skip
+        if row is None:
             return None
-        return _series(row[3:12]), Stored(*row[:3]), row.raised_time
+        series = _series(row[3:12])
+        if series.format.reset != NEVER:
+            return None
+        return series, Stored(*row[:3]), row[12]
 
     def create_series(self, made: list[Series]) -> bool:
         """Inserts the series; False when a concurrent call created one of them first."""
@@ -659,11 +666,11 @@ class CounterRepository:
             period=period, rank=type_rank(kind), count=count, now=now,
         )  # fmt: skip
         if self.conn.dialect.name == "postgresql":
-            row = self._run(
+            audited = self._row(
                 _ISSUE_AUDITED, **params, key_id=api_key_id,
                 idempotency_key=self.idempotency_key, event_key=new_id(),
-            ).one_or_none()  # fmt: skip
-            return None if row is None else _issued(row)
+            )  # fmt: skip
+            return None if audited is None else _issued(audited)
         row = self._run(_ISSUE, **params).one_or_none()
         if row is None:
             return None
@@ -701,15 +708,15 @@ class CounterRepository:
         )  # fmt: skip
         if self.conn.dialect.name == "postgresql":  # with the audit rows, in one statement
             befores = list(accumulate((share.count for share in shares[:-1]), initial=0))
-            row = self._run(
+            audited = self._row(
                 _ISSUE_SHARED_AUDITED, **params, event_keys=[new_id() for _ in shares],
                 befores=befores, counts=[share.count for share in shares],
                 key_ids=[share.api_key_id for share in shares],
                 idempotency_keys=[share.idempotency_key for share in shares],
-            ).one_or_none()  # fmt: skip
-            if row is None:
+            )  # fmt: skip
+            if audited is None:
                 return None
-            issued = _issued(row)
+            issued = _issued(audited)
             return [
                 Issued(
                     Stored(

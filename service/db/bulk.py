@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, String, Table, TextClause, insert, text
+from sqlalchemy import JSON, Connection, String, Table, insert, text
 from sqlalchemy.dialects import postgresql
 
 from service.auth.keys import Tenant
+from service.db.driver import Prepared
 from service.db.tenancy import tenant_columns, tenant_params
 
 _TENANT = ("entity_id", "mode")
@@ -43,7 +44,7 @@ def insert_rows(
         allow_nan=False,
         separators=(",", ":"),
     )
-    conn.execute(_from_json(table, names), {**tenant_params(tenant), "b_rows": document})
+    _from_json(table, names).rows(conn, {**tenant_params(tenant), "b_rows": document})
 
 
 @functools.cache
@@ -52,12 +53,14 @@ def _columns(table: Table) -> frozenset[str]:
 
 
 @functools.cache
-def _from_json(table: Table, names: tuple[str, ...]) -> TextClause:
+def _from_json(table: Table, names: tuple[str, ...]) -> Prepared:
     values = ", ".join(_value(index, table.c[name]) for index, name in enumerate(names))
-    return text(
-        f"INSERT INTO {table.name} (entity_id, mode, {', '.join(names)}) "
-        f"SELECT :b_entity_id, :b_mode, {values} "
-        "FROM jsonb_array_elements(CAST(:b_rows AS jsonb)) AS r"
+    return Prepared(
+        text(
+            f"INSERT INTO {table.name} (entity_id, mode, {', '.join(names)}) "
+            f"SELECT :b_entity_id, :b_mode, {values} "
+            "FROM jsonb_array_elements(CAST(:b_rows AS jsonb)) AS r"
+        )
     )
 
 

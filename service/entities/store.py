@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from service.db import models
+from service.db.driver import Prepared
 from service.db.uow import UnitOfWork
 from service.db.upsert import upsert_into
 from service.entities.settings import EntitySettings
@@ -20,7 +21,7 @@ SETTINGS_COLUMNS = (
     models.Entity.fiscal_year_start_month,
     models.Entity.time_zone,
 )
-_GET = select(*SETTINGS_COLUMNS).where(models.Entity.id == bindparam("b_id"))
+_GET = Prepared(select(*SETTINGS_COLUMNS).where(models.Entity.id == bindparam("b_id")))
 
 
 def ensure_entity(conn: Connection, entity_id: str, now: datetime) -> None:
@@ -34,7 +35,7 @@ def ensure_entity(conn: Connection, entity_id: str, now: datetime) -> None:
 
 def load_settings(conn: Connection, entity_id: str) -> EntitySettings:
     """The entity's settings (the defaults if it has no row yet)."""
-    row = conn.execute(_GET, {"b_id": entity_id}).one_or_none()
+    row = _GET.row(conn, {"b_id": entity_id})
     return EntitySettings() if row is None else settings_from(row)
 
 

@@ -8,6 +8,7 @@ from typing import cast
 from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_, update
 
 from service.auth.keys import Principal
+from service.db.driver import Prepared
 from service.db.models import IdempotencyRecord as Record
 from service.db.tenancy import of_tenant, tenant_columns, tenant_params
 from service.db.types import UtcDateTime
@@ -56,9 +57,7 @@ class Idempotency:
         # A retry of a finished call, the common case, only reads: claiming would lock
         # the record's row and queue every replay behind the others.
         found = self.uow.read(
-            lambda conn: conn.execute(
-                _FIND_LIVE, {**where, "b_since": self.clock() - TTL}
-            ).one_or_none()
+            lambda conn: _FIND_LIVE.row(conn, {**where, "b_since": self.clock() - TTL})
         )
         if found is not None:
             return _replay(key, request_print, *found)
@@ -68,9 +67,11 @@ class Idempotency:
             record = {**tenant_columns(principal.tenant), "method": method, "key": key}
             if _claim(conn, record, request_print, self.clock()):
                 response = call()  # its unit of work joins this one
-                conn.execute(_FILL, {**where, "b_response": response})
+                _FILL.rows(conn, {**where, "b_response": response})
                 return Outcome(response, replayed=False)
-            stored_print, stored = conn.execute(_FIND, where).one()
+            found = _FIND.row(conn, where)
+            assert found is not None, "a live record held the claim"
+            stored_print, stored = found
             return stored_print, stored
 
         outcome = self.uow.run(claimed)  # the outermost unit: a conflict reruns it all
@@ -112,9 +113,12 @@ _THIS = (
     & (_RECORDS.c.method == bindparam("b_method"))
     & (_RECORDS.c.key == bindparam("b_key"))
 )
-_FIND = select(_RECORDS.c.fingerprint, _RECORDS.c.response).where(_THIS)
-_FIND_LIVE = _FIND.where(_RECORDS.c.create_time > bindparam("b_since", type_=UtcDateTime()))
-_FILL = update(_RECORDS).where(_THIS).values(response=bindparam("b_response"))
+_FIND_ANY = select(_RECORDS.c.fingerprint, _RECORDS.c.response).where(_THIS)
+_FIND = Prepared(_FIND_ANY)
+_FIND_LIVE = Prepared(
+    _FIND_ANY.where(_RECORDS.c.create_time > bindparam("b_since", type_=UtcDateTime()))
+)
+_FILL = Prepared(update(_RECORDS).where(_THIS).values(response=bindparam("b_response")))
 
 
 def _claim(conn: Connection, record: dict[str, str], request_print: str, now: datetime) -> bool:

@@ -9,6 +9,7 @@ it. `guard` adapts the same code to a synchronous context (grpcio-testing).
 """
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable
@@ -157,12 +158,28 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 deadline_after(context.time_remaining()),
                 gone.is_set,
             )
+            loop = asyncio.get_running_loop()
+            replied: asyncio.Future[Reply] = loop.create_future()
+
+            def run() -> None:
+                """In a worker thread: one wake-up of the loop with the reply (where
+                run_in_executor chains a second future to the executor's, each with its
+                callbacks: the loop's work per call is what bounds the service)."""
+                try:
+                    reply = answer(request, call)
+                except BaseException as error:
+                    loop.call_soon_threadsafe(_settle, replied, None, error)
+                else:
+                    loop.call_soon_threadsafe(_settle, replied, reply, None)
+
+            work: concurrent.futures.Future[None] | asyncio.Future[None] = (
+                loop.run_in_executor(None, run) if executor is None else executor.submit(run)
+            )
             try:
-                reply = await asyncio.get_running_loop().run_in_executor(
-                    executor, answer, request, call
-                )
-            except asyncio.CancelledError:  # the caller left; the handler may run on
+                reply = await replied
+            except asyncio.CancelledError:  # the caller left; a handler that started runs on
                 gone.set()
+                work.cancel()
                 raise
             if reply.initial_metadata:
                 await context.send_initial_metadata(reply.initial_metadata)
@@ -315,6 +332,17 @@ def _span_attributes(seen: dict[str, Any], mode: str) -> dict[str, str | int | b
 _CANCELLED = to_grpc_status(
     status_pb2.Status(code=code_pb2.CANCELLED, message="the caller cancelled or timed out")
 )
+
+
+def _settle(
+    future: "asyncio.Future[Reply]", reply: Reply | None, error: BaseException | None
+) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(reply)  # type: ignore[arg-type]
 
 
 def _peer(context: grpc.ServicerContext) -> str:

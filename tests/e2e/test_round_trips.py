@@ -11,6 +11,7 @@ from arcus.counters.v1 import counters_pb2 as cpb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, event, text
+from sqlalchemy.engine.default import DefaultExecutionContext
 
 from service import errors
 from service.auth.keys import Principal, Tenant
@@ -25,9 +26,10 @@ from tests.support import auth
 @dataclass
 class Trips:
     """What reached the database: statements (with whether each ran outside a
-    transaction), transactions begun and committed, savepoints."""
+    transaction, and whether on the driver's connection past SQLAlchemy's execution,
+    db/driver.py), transactions begun and committed, savepoints."""
 
-    statements: list[tuple[str, bool]] = field(default_factory=list)
+    statements: list[tuple[str, bool, bool]] = field(default_factory=list)
     begun: int = 0
     committed: int = 0
     savepoints: int = 0
@@ -43,7 +45,8 @@ def trips(database: Engine) -> Iterator[Trips]:
 
     def statement(conn, cursor, sql, parameters, context, executemany):
         alone = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
-        seen.statements.append((sql.split(None, 2)[:2][0], alone))
+        driver = not isinstance(context, DefaultExecutionContext)
+        seen.statements.append((sql.split(None, 1)[0], alone, driver))
 
     def begun(conn):
         seen.begun += 1
@@ -85,7 +88,7 @@ def test_an_advance_of_an_existing_counter_is_one_statement_on_postgresql(
     assert raised.counter.next_number == "INV-0342666"
     if database.dialect.name == "postgresql":
         # The row locked, raised and audited in one statement that commits by itself.
-        assert trips.statements == [("WITH", True)]
+        assert trips.statements == [("WITH", True, True)]
         assert trips.committed == 0  # (SQLAlchemy's "begin" sends nothing in autocommit)
     else:  # SQLite: one transaction (BEGIN IMMEDIATE serialises writers)
         assert (trips.begun, trips.committed) == (1, 1)
@@ -93,7 +96,7 @@ def test_an_advance_of_an_existing_counter_is_one_statement_on_postgresql(
     unchanged = advance(500)  # below: nothing written, the answer as it stands
     assert (unchanged.advanced, unchanged.previous_value) == (False, 342665)
     if database.dialect.name == "postgresql":
-        assert trips.statements == [("WITH", True)]
+        assert trips.statements == [("WITH", True, True)]
     with database.connect() as conn:
         audit = conn.execute(
             text("SELECT action, old_value, new_value FROM counter_events ORDER BY id")
@@ -115,7 +118,7 @@ def test_a_hot_issue_is_one_statement_on_postgresql(database, counters, key, tri
     assert (first.first_value, first.last_value) == (11, 12)
     assert (second.first_value, second.last_value) == (15, 16)
     if database.dialect.name == "postgresql":
-        assert trips.statements == [("WITH", True)]  # the increment and its audit row
+        assert trips.statements == [("WITH", True, True)]  # the increment and its audit row
         assert trips.committed == 0
     else:
         assert (trips.begun, trips.committed) == (1, 1)
@@ -134,10 +137,14 @@ def test_a_numbered_create_takes_no_savepoint(database, counters, client, key, t
     assert made.advance_number == "ADV-0044"
     assert trips.savepoints == 0  # an attempt that fails is undone with its transaction
     assert (trips.begun, trips.committed) == (1, 1)
-    kinds = [kind for kind, _ in trips.statements]
+    kinds = [kind for kind, _, _ in trips.statements]
     if database.dialect.name == "postgresql":
-        # The entity's settings, the number with its audit row, the advance, its lines.
-        assert kinds == ["SELECT", "WITH", "INSERT", "INSERT"]
+        # The entity's settings, the number with its audit row, the advance, its lines:
+        # each on the driver's connection.
+        assert trips.statements == [
+            ("SELECT", False, True), ("WITH", False, True), ("INSERT", False, True),
+            ("INSERT", False, True),
+        ]  # fmt: skip
     else:  # BEGIN IMMEDIATE; the number's audit row is a statement of its own
         assert kinds == ["BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
 
