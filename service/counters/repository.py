@@ -152,6 +152,15 @@ _FORMAT_NOW = tuple(
 _ISSUED_NAMES = [column.key for column in _VALUE_COLUMNS] + [c.name for c in _FORMAT_NOW]
 
 
+# An audit row's first columns, and their values: the counter's key, bound as every
+# statement on it binds it.
+_EVENT_OF = ("entity_id", "mode", "counter_type", "series", "period")
+
+
+def _event_of() -> tuple[BindParameter[str], ...]:
+    return tuple(bindparam(f"b_{name}", type_=String()) for name in _EVENT_OF)
+
+
 def _issue_statements(dialect: Any) -> tuple[Any, Any]:
     """The issue of `count` numbers as one atomic statement: the period's row made at
     `count` or raised by it. Its row lock is held to commit, so concurrent callers queue
@@ -183,43 +192,17 @@ def _issue_statements(dialect: Any) -> tuple[Any, Any]:
         where=C.current_value <= MAX_VALUE - raised.current_value,
     ).returning(*_VALUE_COLUMNS, *_FORMAT_NOW)
     issued = upsert.cte("issued")
+    start = issued.c.current_value - bindparam("b_count", type_=BigInteger())
     audited = select(*(issued.c[name] for name in _ISSUED_NAMES)).add_cte(
-        insert(CounterEvent)
-        .from_select(
-            [
-                "entity_id",
-                "mode",
-                "counter_type",
-                "series",
-                "period",
-                "action",
-                "old_value",
-                "new_value",
-                "first_value",
-                "last_value",
-                "api_key_id",
-                "idempotency_key",
-                "event_key",
-                "create_time",
-            ],
-            select(
-                bindparam("b_entity_id", type_=String()),
-                bindparam("b_mode", type_=String()),
-                bindparam("b_counter_type", type_=String()),
-                bindparam("b_series", type_=String()),
-                bindparam("b_period", type_=String()),
-                literal("issue"),
-                issued.c.current_value - bindparam("b_count"),
-                issued.c.current_value,
-                issued.c.current_value - bindparam("b_count") + 1,
-                issued.c.current_value,
-                bindparam("b_key_id", type_=BigInteger()),
-                bindparam("b_idempotency_key", type_=String()),
-                bindparam("b_event_key", type_=BigInteger()),
-                issued.c.update_time,
-            ),
+        _issue_audit(
+            issued,
+            start,
+            bindparam("b_count", type_=BigInteger()),
+            bindparam("b_key_id", type_=BigInteger()),
+            bindparam("b_idempotency_key", type_=String()),
+            bindparam("b_event_key", type_=BigInteger()),
+            issued,
         )
-        .cte("audit")
     )
     return upsert, audited
 
@@ -243,14 +226,29 @@ def _issue_shared_statement() -> Any:
     )
     start = issued.c.current_value - bindparam("b_count", type_=BigInteger()) + shares.c.before
     return select(*(issued.c[name] for name in _ISSUED_NAMES)).add_cte(
+        _issue_audit(
+            issued,
+            start,
+            shares.c.count,
+            shares.c.api_key_id,
+            shares.c.idempotency_key,
+            shares.c.event_key,
+            issued.join(shares, true()),
+        )
+    )
+
+
+def _issue_audit(
+    issued: Any, start: Any, count: Any, key_id: Any, idempotency_key: Any, event_key: Any,
+    source: Any,
+) -> Any:  # fmt: skip
+    """The insert of issue audit rows (a CTE), one per row of `source`: the block of `count`
+    numbers after `start`, at the increment's time."""
+    return (
         insert(CounterEvent)
         .from_select(
             [
-                "entity_id",
-                "mode",
-                "counter_type",
-                "series",
-                "period",
+                *_EVENT_OF,
                 "action",
                 "old_value",
                 "new_value",
@@ -262,21 +260,17 @@ def _issue_shared_statement() -> Any:
                 "create_time",
             ],
             select(
-                bindparam("b_entity_id", type_=String()),
-                bindparam("b_mode", type_=String()),
-                bindparam("b_counter_type", type_=String()),
-                bindparam("b_series", type_=String()),
-                bindparam("b_period", type_=String()),
+                *_event_of(),
                 literal("issue"),
                 start,
-                start + shares.c.count,
+                start + count,
                 start + 1,
-                start + shares.c.count,
-                shares.c.api_key_id,
-                shares.c.idempotency_key,
-                shares.c.event_key,
+                start + count,
+                key_id,
+                idempotency_key,
+                event_key,
                 issued.c.update_time,
-            ).select_from(issued.join(shares, true())),
+            ).select_from(source),
         )
         .cte("audit")
     )
@@ -332,11 +326,7 @@ def _advance_in_place_statement() -> Any:
         insert(CounterEvent)
         .from_select(
             [
-                "entity_id",
-                "mode",
-                "counter_type",
-                "series",
-                "period",
+                *_EVENT_OF,
                 "action",
                 "old_value",
                 "new_value",
@@ -347,11 +337,7 @@ def _advance_in_place_statement() -> Any:
                 "create_time",
             ],
             select(
-                bindparam("b_entity_id", type_=String()),
-                bindparam("b_mode", type_=String()),
-                bindparam("b_counter_type", type_=String()),
-                bindparam("b_series", type_=String()),
-                bindparam("b_period", type_=String()),
+                *_event_of(),
                 literal("advance"),
                 old.c.current_value,
                 target,
