@@ -153,28 +153,18 @@ class Advances:
         database refuses a write, the counter a move), it is undone and they are created
         in turn, each in a savepoint of its own."""
 
-        together = not any(isinstance(item, NewAdvance) and item.validate_only for item in items)
-
-        def create_all(conn: Connection) -> list[Advance | Exception]:
+        def create_together(conn: Connection) -> list[Advance | Exception]:
             settings = load_settings(conn, principal.tenant.entity_id)  # once for them all
-            if together:
-                try:
-                    with self.uow.savepoint():
-                        return self._create_together(conn, principal, items, settings)
-                except _InTurn:
-                    pass
+            return self._create_together(conn, principal, items, settings)
+
+        def create_in_turn(conn: Connection) -> list[Advance | Exception]:
+            settings = load_settings(conn, principal.tenant.entity_id)
             return self._create_in_turn(conn, principal, items, settings)
 
-        if together and not self.uow.in_unit:
-            # A transaction of its own undoes the attempt as a savepoint would, without the
-            # SAVEPOINT and RELEASE round trips; should it fail, the items go in turn.
-            def create_together(conn: Connection) -> list[Advance | Exception]:
-                settings = load_settings(conn, principal.tenant.entity_id)
-                return self._create_together(conn, principal, items, settings)
-
+        if not any(isinstance(item, NewAdvance) and item.validate_only for item in items):
             with suppress(_InTurn):
-                return self.uow.run(create_together)
-        return self.uow.run(create_all)
+                return self.uow.undoable(create_together)
+        return self.uow.run(create_in_turn)
 
     def _create_together(
         self,

@@ -279,7 +279,6 @@ def _issue_audit(
 _ISSUE = _issue_statements(sqlite)[0]
 _ISSUE_SHARED_AUDITED = Prepared(_issue_shared_statement())
 _ISSUE_AUDITED = Prepared(_issue_statements(postgresql)[1])
-_ISSUE_PLAIN = {"sqlite": _ISSUE, "postgresql": _issue_statements(postgresql)[0]}
 
 
 def _advance_in_place_statement() -> Any:
@@ -692,50 +691,55 @@ class CounterRepository:
             entity_id=self.entity_id, mode=self.mode, counter_type=kind, series=series,
             period=period, rank=type_rank(kind), count=total, now=now,
         )  # fmt: skip
-        if self.conn.dialect.name == "postgresql":  # with the audit rows, in one statement
-            befores = list(accumulate((share.count for share in shares[:-1]), initial=0))
-            audited = self._row(
+        befores = list(accumulate((share.count for share in shares[:-1]), initial=0))
+        postgres = self.conn.dialect.name == "postgresql"
+        if postgres:  # with the audit rows, in one statement
+            row = self._row(
                 _ISSUE_SHARED_AUDITED, **params, event_keys=[new_id() for _ in shares],
                 befores=befores, counts=[share.count for share in shares],
                 key_ids=[share.api_key_id for share in shares],
                 idempotency_keys=[share.idempotency_key for share in shares],
             )  # fmt: skip
-            if audited is None:
-                return None
-            issued = _issued(audited)
-            return [
-                Issued(
-                    Stored(
-                        issued.value.current_value - total + before + share.count,
-                        issued.value.create_time,
-                        issued.value.update_time,
-                    ),
-                    issued.format,
-                    issued.series_update_time,
-                )
-                for before, share in zip(befores, shares, strict=True)
-            ]
-        row = self._run(_ISSUE_PLAIN[self.conn.dialect.name], **params).one_or_none()
+        else:
+            row = self._run(_ISSUE, **params).one_or_none()
         if row is None:
             return None
         issued = _issued(row)
-        last = issued.value.current_value - total
-        blocks, events = [], []
-        for share in shares:
-            first, last = last + 1, last + share.count
-            value = Stored(last, issued.value.create_time, issued.value.update_time)
-            blocks.append(Issued(value, issued.format, issued.series_update_time))
-            events.append(
-                {
-                    "entity_id": self.entity_id, "mode": self.mode, "counter_type": kind,
-                    "series": series, "period": period, "action": "issue",
-                    "old_value": first - 1, "new_value": last, "first_value": first,
-                    "last_value": last, "reason": "", "api_key_id": share.api_key_id,
-                    "idempotency_key": share.idempotency_key, "event_key": new_id(),
-                    "create_time": value.update_time,
-                }
-            )  # fmt: skip
-        self.conn.execute(_RECORD_EVENT, events)
+        start = issued.value.current_value - total  # the value before the increment
+        blocks = [
+            Issued(
+                Stored(
+                    start + before + share.count, issued.value.create_time, issued.value.update_time
+                ),
+                issued.format,
+                issued.series_update_time,
+            )
+            for before, share in zip(befores, shares, strict=True)
+        ]
+        if not postgres:
+            self.conn.execute(
+                _RECORD_EVENT,
+                [
+                    {
+                        "entity_id": self.entity_id,
+                        "mode": self.mode,
+                        "counter_type": kind,
+                        "series": series,
+                        "period": period,
+                        "action": "issue",
+                        "old_value": start + before,
+                        "new_value": start + before + share.count,
+                        "first_value": start + before + 1,
+                        "last_value": start + before + share.count,
+                        "reason": "",
+                        "api_key_id": share.api_key_id,
+                        "idempotency_key": share.idempotency_key,
+                        "event_key": new_id(),
+                        "create_time": issued.value.update_time,
+                    }
+                    for before, share in zip(befores, shares, strict=True)
+                ],
+            )
         return blocks
 
     def page(

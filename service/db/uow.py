@@ -5,6 +5,7 @@ again when the database gave up on it to resolve a conflict.
                                     transient conflict; inside another unit it joins that one
     uow.read(lambda conn: ...)      one read statement (autocommit on PostgreSQL)
     uow.statement(lambda conn: ...) one statement that writes (autocommit on PostgreSQL)
+    uow.undoable(lambda conn: ...)  work undone whole if it raises (savepoint inside a unit)
     with uow.savepoint() as conn:   nested work that may fail alone
     uow.after_commit(callback)      called once the outermost transaction has committed
 
@@ -84,18 +85,17 @@ class UnitOfWork:
         """`work(conn)` that runs one read statement. On PostgreSQL it runs outside any
         transaction (autocommit), sparing the BEGIN and COMMIT round trips: a single
         statement sees one consistent snapshot by itself. Inside a unit, it reads there."""
-        if self.engine.dialect.name != "postgresql" or self._joined() is not None:
+        if not self.statements_commit_alone or self._joined() is not None:
             return self.run(work, read_only=True)
+        return self._alone(work)
+
+    def _alone(self, work: Callable[[Connection], T]) -> T:
+        """`work(conn)` outside any transaction (autocommit)."""
         try:
             with self.engine.connect() as conn:
                 return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
         except DBAPIError as error:
             raise translate(error) from error
-
-    @property
-    def in_unit(self) -> bool:
-        """Whether work here would join a unit of work already open in this thread."""
-        return self._joined() is not None
 
     @property
     def statements_commit_alone(self) -> bool:
@@ -111,15 +111,16 @@ class UnitOfWork:
         written. Inside a unit, it joins it; elsewhere, a transaction of its own."""
         if not self.statements_commit_alone or self._joined() is not None:
             return self.run(work)
+        return retrying(lambda: self._alone(work))
 
-        def once() -> T:
-            try:
-                with self.engine.connect() as conn:
-                    return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
-            except DBAPIError as error:
-                raise translate(error) from error
-
-        return retrying(once)
+    def undoable(self, work: Callable[[Connection], T]) -> T:
+        """`work(conn)` that leaves nothing behind when it raises. Inside a unit, in a
+        savepoint; otherwise in a transaction of its own (as `run`), which undoes it as
+        well without the SAVEPOINT and RELEASE round trips."""
+        if self._joined() is None:
+            return self.run(work)
+        with self.savepoint() as conn:
+            return work(conn)
 
     @contextmanager
     def savepoint(self) -> Iterator[Connection]:
