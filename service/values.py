@@ -48,8 +48,8 @@ def parse_amount(text: str, violations: Violations, field: str) -> int | None:
 
 
 def format_cents(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+    whole, fraction = divmod(abs(cents), 100)
+    return f"-{whole}.{fraction:02d}" if cents < 0 else f"{whole}.{fraction:02d}"
 
 
 MIN_RATE, MAX_RATE = Decimal("0.000001"), Decimal(1_000_000)
@@ -172,3 +172,8 @@ def check_identifier(text: str, violations: Violations, field: str, max_length: 
     elif not text.isprintable():
         violations.add(field, "must contain only printable characters", "TEXT_NOT_PRINTABLE")
     return text
+
+
+def is_identifier(text: str, max_length: int = 100) -> bool:
+    """What check_identifier accepts, asked before a field path is built to report under."""
+    return len(text) <= max_length and text.isprintable()

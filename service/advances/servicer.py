@@ -138,7 +138,9 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
 
 def _result(index: int, outcome: Advance | Exception) -> pb.CreateAdvanceResult:
     if not isinstance(outcome, Exception):
-        return pb.CreateAdvanceResult(status=ok_status_proto(), advance=messages.full(outcome))
+        return pb.CreateAdvanceResult(
+            status=ok_status_proto(), advance=messages.full_fields(outcome)
+        )
     if isinstance(outcome, errors.InvalidArgument):
         outcome = outcome.under(f"requests[{index}].")
     where = f"BatchCreateAdvances item {index}"

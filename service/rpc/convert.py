@@ -34,6 +34,7 @@ def enum_name(
     return descriptor.name.removeprefix(_prefix(enum)).lower()
 
 
+@cache  # every rendered advance and counter asks it, with a handful of names
 def enum_value(enum: EnumTypeWrapper, name: str) -> Any:  # the enum's own value type
     return enum.Value(_prefix(enum) + name.upper())
 
