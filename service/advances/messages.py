@@ -165,6 +165,8 @@ WRITABLE: dict[str, Writable] = {
     "items": Writable("items", lambda a: a.items, _items),
 }
 
+_FIELD_PATHS = {path: f"advance.{path}" for path in WRITABLE}  # as violations name them
+
 # Set by the service, never by a caller; naming one in a mask is INVALID_ARGUMENT.
 OUTPUT_ONLY = (
     "key",
@@ -193,9 +195,9 @@ def parse_fields(message: pb.Advance, paths: list[str], violations: Violations) 
     values = {}
     for path in paths:
         writable = WRITABLE[path]
-        values[writable.attribute] = writable.parse(
-            writable.read(message), violations, f"advance.{path}"
-        )
+        raw = writable.read(message)
+        if raw:  # an empty field parses to AdvanceFields' default: nothing to check
+            values[writable.attribute] = writable.parse(raw, violations, _FIELD_PATHS[path])
     return AdvanceFields(**values)
 
 

@@ -1,6 +1,7 @@
 """db/bulk.insert_rows: many rows in one statement (one JSON document on PostgreSQL, an
 executemany on SQLite), read back exactly as written, the columns' own checks intact."""
 
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import cast
 
 import pytest
@@ -14,6 +15,7 @@ from service.db.ids import LARGEST, new_ids
 from tests.advances import Client
 
 LINES = cast(Table, models.AdvanceLine.__table__)
+APPLICATIONS = cast(Table, models.AdvanceApplication.__table__)
 TRICKY = ['Zürich — 東京 "quoted" \\ back', "tab\tand\nnewline", "", "'; DROP TABLE x; --"]
 
 
@@ -79,3 +81,37 @@ def test_rows_must_name_their_columns_in_one_order(database, advance_id):
     reordered = dict(reversed(list(second.items())))  # same columns, values elsewhere
     with pytest.raises(ValueError, match="columns"), database.begin() as conn:
         insert_rows(conn, LINES, Tenant("acme", "live"), [first, reordered])
+
+
+def application_row(advance_id: int, applied: datetime) -> dict:
+    return {
+        "id": new_ids(1)[0],
+        "advance_id": advance_id,
+        "invoice_number": "INV-1",
+        "amount": 100,
+        "base_amount": 100,
+        "applied_date": date(2024, 6, 13),
+        "create_time": applied,
+        "applied_by": None,
+        "unapply_time": None,
+        "unapplied_by": None,
+    }
+
+
+def test_dates_and_times_read_back_as_the_same_instant(database, advance_id):
+    applied = datetime(2024, 6, 13, 23, 30, 15, 123456, tzinfo=timezone(timedelta(hours=-7)))
+    row = application_row(advance_id, applied)
+    with database.begin() as conn:
+        insert_rows(conn, APPLICATIONS, Tenant("acme", "live"), [row])
+    with database.connect() as conn:
+        stored = conn.execute(select(APPLICATIONS).where(APPLICATIONS.c.id == row["id"])).one()
+    assert stored.create_time == applied and stored.create_time.tzinfo == UTC
+    assert stored.applied_date == date(2024, 6, 13)
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_time_without_a_zone_is_refused(database, advance_id):
+    row = application_row(advance_id, datetime(2024, 6, 13, 12, 0))  # which instant?
+    with pytest.raises(TypeError) as refused, database.begin() as conn:
+        insert_rows(conn, APPLICATIONS, Tenant("acme", "live"), [row])
+    assert "naive datetime" in str(refused.value.__cause__)  # the JSON encoder's, from ours
