@@ -255,9 +255,12 @@ CREATE = "CreateAdvance, 3 lines, numbered"
 BARE_ADVANCE = "bare: AdvanceCounter, spread counters"
 BARE_ISSUE = "bare: IssueNumbers, one hot counter, one statement a call"
 BARE_COALESCED = "bare: IssueNumbers, one hot counter, coalesced"
+BARE_DUTIES = "bare: AdvanceCounter, on the service's server type, with its per-call duties"
 # (service scenario, bare baseline): each pair measured in alternating slices.
 VERSUS = [
     (ADVANCE, BARE_ADVANCE),
+    (BARE_DUTIES, BARE_ADVANCE),
+    (ADVANCE, BARE_DUTIES),
     (HOT, BARE_ISSUE),
     (HOT, BARE_COALESCED),
     (CREATE, BARE_ADVANCE),
@@ -309,7 +312,13 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
         bare = start([*bare_command, bare_address, *bare_args], env)
         coalescing_address = f"127.0.0.1:{postgres.free_port()}"
         coalescing = start([*bare_command, coalescing_address, *bare_args, "--coalesce"], env)
-        addresses = (noop_address, aio_address, pool_address, bare_address, coalescing_address)
+        # The most the service could reach: bare, with what the service does on every call.
+        dutiful_address = f"127.0.0.1:{postgres.free_port()}"
+        dutiful = start([*bare_command, dutiful_address, *bare_args, "--duties"], env)
+        addresses = (
+            noop_address, aio_address, pool_address, bare_address, coalescing_address,
+            dutiful_address,
+        )  # fmt: skip
         for address in addresses:
             with grpc.insecure_channel(address) as probe:
                 grpc.channel_ready_future(probe).result(timeout=30)
@@ -321,11 +330,13 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                 grpc.aio.insecure_channel(pool_address) as pool_channel,
                 grpc.aio.insecure_channel(bare_address) as bare_channel,
                 grpc.aio.insecure_channel(coalescing_address) as coalescing_channel,
+                grpc.aio.insecure_channel(dutiful_address) as dutiful_channel,
             ):
                 counters = counters_pb2_grpc.CounterServiceStub(channel)
                 advances = advances_pb2_grpc.AdvanceServiceStub(channel)
                 bare_counters = counters_pb2_grpc.CounterServiceStub(bare_channel)
                 coalescing_counters = counters_pb2_grpc.CounterServiceStub(coalescing_channel)
+                dutiful_counters = counters_pb2_grpc.CounterServiceStub(dutiful_channel)
                 noop_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = (
                     noop_channel.unary_unary("/bench.Noop/Call")
                 )
@@ -384,6 +395,9 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                 async def bare_advance_spread(n: int) -> object:
                     return await bare_counters.AdvanceCounter(spread(n), metadata=metadata)
 
+                async def dutiful_advance_spread(n: int) -> object:
+                    return await dutiful_counters.AdvanceCounter(spread(n), metadata=metadata)
+
                 hot = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE)
 
                 async def issue_hot(n: int) -> object:
@@ -433,6 +447,7 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                         [
                             (ADVANCE, advance_spread),
                             (BARE_ADVANCE, bare_advance_spread),
+                            (BARE_DUTIES, dutiful_advance_spread),
                             (CREATE, create_advance),
                         ],
                         concurrency,
@@ -481,7 +496,10 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                         CREATE,
                         "BatchCreateAdvances, 100 of those",
                     ]
-                    bares = [by_name[name] for name in (BARE_ADVANCE, BARE_ISSUE, BARE_COALESCED)]
+                    bares = [
+                        by_name[name]
+                        for name in (BARE_ADVANCE, BARE_DUTIES, BARE_ISSUE, BARE_COALESCED)
+                    ]
                     for r in [base, *(by_name[name] for name in shown), sql, *bares]:
                         ratio = r.qps / base.qps if base.qps else 0
                         p50, p99 = r.percentile(50), r.percentile(99)
@@ -535,7 +553,7 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                 for name, callers, value, met in checks
             ]
         finally:
-            for process in (service, noop, aio_noop, pool_noop, bare, coalescing):
+            for process in (service, noop, aio_noop, pool_noop, bare, coalescing, dutiful):
                 process.terminate()
                 process.wait(timeout=30)
         engine.dispose()

@@ -18,14 +18,24 @@ no idempotency, no logs, no metrics; every call works on ENTITY's "live" counter
 series must exist and never reset (the bench makes them through the service); audit rows
 carry KEY_ID where the service's carry the caller's key.
 
-    python -m tests.bench.bare HOST:PORT WORKERS DSN ENTITY KEY_ID [--coalesce]
+With --duties, the same on the service's server type (grpc.aio, the handlers in a pool of
+WORKERS threads) and with the three things the service does on every call whatever it
+serves: the bearer key hashed and looked up in a cache, one JSON log line (the service's
+formatter, on stderr), and the Prometheus count and duration of the call. What that
+reaches is the most the service could, before it checks a request or runs its rules.
+
+    python -m tests.bench.bare HOST:PORT WORKERS DSN ENTITY KEY_ID [--coalesce] [--duties]
 """
 
+import asyncio
+import hashlib
+import logging
 import queue
 import secrets
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -36,6 +46,9 @@ import psycopg
 from arcus.counters.v1 import counters_pb2 as pb
 from arcus.counters.v1 import counters_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from service import logs
 
 # The audit row's key, as the service draws it (service/db/ids.py).
 SMALLEST, LARGEST = 10**15, 2**53 - 1
@@ -299,16 +312,93 @@ class Bare(counters_pb2_grpc.CounterServiceServicer):
             waiter.last = start + before + waiter.count
 
 
-def serve(listen: str, workers: int, dsn: str, entity: str, key_id: int, coalesce: bool) -> None:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+class Duties:
+    """What the service does on every call, whatever it serves (see --duties)."""
+
+    def __init__(self) -> None:
+        logs.configure("INFO")
+        self.log = logging.getLogger("service.rpc")
+        self.keys: dict[str, str] = {}  # a key's hash -> its tenant
+        registry = CollectorRegistry()
+        self.calls = Counter("arcus_rpc_requests", "RPCs handled", ["method", "code"],
+                             registry=registry)  # fmt: skip
+        self.seconds = Histogram("arcus_rpc_duration_seconds", "RPC handling time",
+                                 ["method"], registry=registry)  # fmt: skip
+        self.children: dict[str, tuple[Any, Any]] = {}
+
+    def run(
+        self, method: str, handler: Callable[[Any, Any], Any], request: Any, context: Any
+    ) -> Any:
+        started = time.perf_counter()
+        bearer = dict(context.invocation_metadata()).get("authorization", "")
+        digest = hashlib.sha256(str(bearer).removeprefix("Bearer ").encode()).hexdigest()
+        entity = self.keys.setdefault(digest, "bare")  # the first sight stands for the store
+        response = handler(request, context)
+        elapsed = time.perf_counter() - started
+        children = self.children.get(method)
+        if children is None:
+            children = self.children[method] = (
+                self.calls.labels(method, "OK"),
+                self.seconds.labels(method),
+            )
+        children[0].inc()
+        children[1].observe(elapsed)
+        fields = {
+            "method": method, "code": "OK", "duration_ms": round(elapsed * 1000, 3),
+            "peer": context.peer(), "entity": entity, "key_id": None,
+            "idempotency_key": None, "replayed": None,
+        }  # fmt: skip
+        self.log.info("rpc %s %s", method, "OK", extra={"fields": fields})
+        return response
+
+
+class Dutiful(Bare):
+    """Bare, with the service's per-call duties around both methods."""
+
+    def __init__(self, pool: Pool, entity: str, key_id: int, coalesce: bool) -> None:
+        super().__init__(pool, entity, key_id, coalesce)
+        self.duties = Duties()
+
+    def AdvanceCounter(
+        self, request: pb.AdvanceCounterRequest, context: grpc.ServicerContext
+    ) -> pb.AdvanceCounterResponse:
+        method = "/arcus.counters.v1.CounterService/AdvanceCounter"
+        return self.duties.run(method, super().AdvanceCounter, request, context)
+
+    def IssueNumbers(
+        self, request: pb.IssueNumbersRequest, context: grpc.ServicerContext
+    ) -> pb.IssueNumbersResponse:
+        method = "/arcus.counters.v1.CounterService/IssueNumbers"
+        return self.duties.run(method, super().IssueNumbers, request, context)
+
+
+def serve(
+    listen: str, workers: int, dsn: str, entity: str, key_id: int, coalesce: bool, duties: bool
+) -> None:
+    pool = Pool(dsn, workers)
     # Only two methods: the generated base class answers the others UNIMPLEMENTED.
-    bare = Bare(Pool(dsn, workers), entity, key_id, coalesce)  # type: ignore[abstract]
+    bare = (Dutiful if duties else Bare)(pool, entity, key_id, coalesce)  # type: ignore[abstract]
+    if duties:  # the service's server type
+        asyncio.run(_serve_aio(listen, workers, bare))
+        return
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
     counters_pb2_grpc.add_CounterServiceServicer_to_server(bare, server)
     server.add_insecure_port(listen)
     server.start()
     threading.Event().wait()
 
 
+async def _serve_aio(listen: str, workers: int, bare: Bare) -> None:
+    server = grpc.aio.server(migration_thread_pool=futures.ThreadPoolExecutor(workers))
+    counters_pb2_grpc.add_CounterServiceServicer_to_server(bare, server)
+    server.add_insecure_port(listen)
+    await server.start()
+    await server.wait_for_termination()
+
+
 if __name__ == "__main__":
     listen, workers, dsn, entity, key_id = sys.argv[1:6]
-    serve(listen, int(workers), dsn, entity, int(key_id), "--coalesce" in sys.argv)
+    serve(
+        listen, int(workers), dsn, entity, int(key_id),
+        "--coalesce" in sys.argv, "--duties" in sys.argv,
+    )  # fmt: skip

@@ -28,6 +28,8 @@ def test_the_benchmark_harness_runs_every_scenario():
         "CreateAdvance, 3 lines, numbered",
         "BatchCreateAdvances, 100 of those",
         "SQL baseline",
+        "bare: AdvanceCounter, spread counters",
+        "bare: AdvanceCounter, on the service's server type, with its per-call duties",
         "ListAdvances FULL, first page (2,000 advances)",
         "ListAdvances FULL, page past row 1,800",
     ):
