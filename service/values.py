@@ -165,15 +165,18 @@ def check_text(text: str, violations: Violations, field: str, max_length: int) -
     return text
 
 
+def is_identifier(text: str, max_length: int = 100) -> bool:
+    """An id from another system: at most `max_length` printable characters, no newlines.
+    (Asked alone where a field path to report under costs more than the check.)"""
+    return len(text) <= max_length and text.isprintable()
+
+
 def check_identifier(text: str, violations: Violations, field: str, max_length: int = 100) -> str:
-    """An id from another system: at most `max_length` printable characters, no newlines."""
+    """`text`, with a violation under `field` unless is_identifier."""
+    if is_identifier(text, max_length):
+        return text
     if len(text) > max_length:
         violations.add(field, f"must be at most {max_length} characters", "TEXT_TOO_LONG")
-    elif not text.isprintable():
+    else:
         violations.add(field, "must contain only printable characters", "TEXT_NOT_PRINTABLE")
     return text
-
-
-def is_identifier(text: str, max_length: int = 100) -> bool:
-    """What check_identifier accepts, asked before a field path is built to report under."""
-    return len(text) <= max_length and text.isprintable()

@@ -20,16 +20,15 @@ carry KEY_ID where the service's carry the caller's key.
 
 With --duties, the same on the service's server type (grpc.aio, the handlers in a pool of
 WORKERS threads) and with the three things the service does on every call whatever it
-serves: the bearer key hashed and looked up in a cache, one JSON log line (the service's
-formatter, on stderr), and the Prometheus count and duration of the call. What that
+serves, by the service's own code: the bearer key parsed, hashed and looked up in its key
+cache, and its Observability's one JSON log line (on stderr) and Prometheus count and
+duration of the call. What that
 reaches is the most the service could, before it checks a request or runs its rules.
 
     python -m tests.bench.bare HOST:PORT WORKERS DSN ENTITY KEY_ID [--coalesce] [--duties]
 """
 
 import asyncio
-import hashlib
-import logging
 import queue
 import secrets
 import sys
@@ -46,9 +45,12 @@ import psycopg
 from arcus.counters.v1 import counters_pb2 as pb
 from arcus.counters.v1 import counters_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import create_engine
 
 from service import logs
+from service.auth.cache import KeyCache
+from service.auth.keys import ApiKeyRecord
+from service.observability import CallRecord, Observability
 
 # The audit row's key, as the service draws it (service/db/ids.py).
 SMALLEST, LARGEST = 10**15, 2**53 - 1
@@ -174,6 +176,7 @@ class Pool:
     """`size` autocommit connections, handed out in turn."""
 
     def __init__(self, dsn: str, size: int) -> None:
+        self.dsn = dsn
         self.idle: queue.SimpleQueue[psycopg.Connection[Any]] = queue.SimpleQueue()
         for _ in range(size):
             self.idle.put(psycopg.connect(dsn, autocommit=True))
@@ -313,42 +316,34 @@ class Bare(counters_pb2_grpc.CounterServiceServicer):
 
 
 class Duties:
-    """What the service does on every call, whatever it serves (see --duties)."""
+    """What the service does on every call, whatever it serves (see --duties), done by the
+    service's own code: its key cache (parse, hash, lookup), its Observability (metrics
+    and the log line)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dsn: str, entity: str, key_id: int) -> None:
         logs.configure("INFO")
-        self.log = logging.getLogger("service.rpc")
-        self.keys: dict[str, str] = {}  # a key's hash -> its tenant
-        registry = CollectorRegistry()
-        self.calls = Counter("arcus_rpc_requests", "RPCs handled", ["method", "code"],
-                             registry=registry)  # fmt: skip
-        self.seconds = Histogram("arcus_rpc_duration_seconds", "RPC handling time",
-                                 ["method"], registry=registry)  # fmt: skip
-        self.children: dict[str, tuple[Any, Any]] = {}
+        # The store's stand-in: every well-formed key is the bench key (the cache keeps
+        # it for the run, as the service's keeps a key in use).
+        record = ApiKeyRecord(key_id, "", entity, "live", (), datetime.now(UTC), None)
+        self.keys = KeyCache(lambda key_hash: record, ttl=3600)
+        # Its engine never connects: only the pool's gauges read it, when scraped.
+        self.observability = Observability(
+            create_engine(dsn.replace("postgresql://", "postgresql+psycopg://", 1))
+        )
 
     def run(
         self, method: str, handler: Callable[[Any, Any], Any], request: Any, context: Any
     ) -> Any:
         started = time.perf_counter()
-        bearer = dict(context.invocation_metadata()).get("authorization", "")
-        digest = hashlib.sha256(str(bearer).removeprefix("Bearer ").encode()).hexdigest()
-        entity = self.keys.setdefault(digest, "bare")  # the first sight stands for the store
+        bearer = [v for k, v in context.invocation_metadata() if k == "authorization"]
+        principal = self.keys.authenticate(bearer)
         response = handler(request, context)
-        elapsed = time.perf_counter() - started
-        children = self.children.get(method)
-        if children is None:
-            children = self.children[method] = (
-                self.calls.labels(method, "OK"),
-                self.seconds.labels(method),
+        self.observability.call(
+            CallRecord(
+                method, "OK", time.perf_counter() - started, context.peer(),
+                principal.tenant.entity_id, principal.key_id,
             )
-        children[0].inc()
-        children[1].observe(elapsed)
-        fields = {
-            "method": method, "code": "OK", "duration_ms": round(elapsed * 1000, 3),
-            "peer": context.peer(), "entity": entity, "key_id": None,
-            "idempotency_key": None, "replayed": None,
-        }  # fmt: skip
-        self.log.info("rpc %s %s", method, "OK", extra={"fields": fields})
+        )  # fmt: skip
         return response
 
 
@@ -357,7 +352,7 @@ class Dutiful(Bare):
 
     def __init__(self, pool: Pool, entity: str, key_id: int, coalesce: bool) -> None:
         super().__init__(pool, entity, key_id, coalesce)
-        self.duties = Duties()
+        self.duties = Duties(pool.dsn, entity, key_id)
 
     def AdvanceCounter(
         self, request: pb.AdvanceCounterRequest, context: grpc.ServicerContext
