@@ -4,10 +4,11 @@ the caller's transaction; every statement is limited to the caller's tenant
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
+from enum import Enum
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -35,12 +37,15 @@ from service.advances.domain import (
     in_date_order,
 )
 from service.auth.keys import Tenant
-from service.db.bulk import insert_rows
+from service.db.bulk import insert_rows, json_rows, rows_select
+from service.db.driver import Ctes, Prepared
 from service.db.ids import new_id, new_ids
 from service.db.models import Advance as AdvanceRow
 from service.db.models import AdvanceApplication as ApplicationRow
 from service.db.models import AdvanceLine as LineRow
 from service.db.tenancy import of_tenant, tenant_params
+from service.entities.settings import EntitySettings
+from service.entities.store import SETTINGS_UNCHANGED_CTE, settings_unchanged_params
 from service.values import format_rate
 
 
@@ -111,6 +116,45 @@ def _header_values(advance: Advance) -> dict[str, Any]:
         "total_entered": advance.total_entered,
         "txn_total_entered": advance.txn_total_entered,
     }
+
+
+def _row_of(advance: Advance) -> dict[str, Any]:
+    """A new advance's row, but the tenant's columns."""
+    return {
+        "id": advance.key,
+        "advance_number": advance.advance_number,
+        "base_currency": advance.base_currency,
+        "create_time": advance.create_time,
+        "created_by": advance.created_by,
+        **_header_values(advance),
+    }
+
+
+def _line_rows(advances: list[Advance]) -> list[dict[str, Any]]:
+    return [row for a in advances for row in _line_rows_of(a.key, a.lines)]
+
+
+def _line_rows_of(advance_key: int, lines: Iterable[Line]) -> list[dict[str, Any]]:
+    """Rows of an advance's lines, with their keys."""
+    return [
+        {
+            "id": line.key,
+            "advance_id": advance_key,
+            "line_number": line.line_number,
+            "gl_account_id": line.fields.gl_account.id,
+            "gl_account_name": line.fields.gl_account.name,
+            "account_label_id": line.fields.account_label.id,
+            "account_label_name": line.fields.account_label.name,
+            "txn_amount": line.fields.txn_amount,
+            "base_amount": line.base_amount,
+            "memo": line.fields.memo,
+            "dimensions": {
+                name: {"id": ref.id, "name": ref.name}
+                for name, ref in line.fields.dimensions.items()
+            },
+        }
+        for line in lines
+    ]
 
 
 def _fields(row: Row, items: tuple[LineFields, ...]) -> AdvanceFields:
@@ -241,6 +285,47 @@ def _save_statement(columns: tuple[str, ...]) -> Any:
 _DELETE = delete(_ADVANCES).where(_THIS)
 
 
+class Refused(Enum):
+    """Why insert_alone wrote nothing."""
+
+    SETTINGS_CHANGED = "the entity's settings changed since they were read"
+    FIRST_ISSUE = "the counter has issued no number yet (its first issue fixes its reset)"
+    NOT_NUMBERED = "the counter can't number it in the statement"
+
+
+@functools.cache
+def _insert_alone(
+    columns: tuple[str, ...], line_columns: tuple[str, ...], numbering: str | None
+) -> Prepared:
+    """An advance (`b_rows`, one row) and its lines (`b_lines`) in one statement, only
+    while the entity's settings are unchanged; the lines only with the advance, and, with
+    the CTEs of `numbering`, the advance only with its number. Its one row: the
+    advance's number (NULL when not written), whether the settings held, and whether the
+    counter's series exists but has issued nothing yet."""
+    gate = "numbered" if numbering else "settings_unchanged"
+    advance = rows_select(
+        _ADVANCES, columns, "b_rows",
+        {"advance_number": "numbered.number"} if numbering else None, gate,
+    )  # fmt: skip
+    lines = rows_select(_LINES, line_columns, "b_lines", also_from="advance")
+    ctes = [SETTINGS_UNCHANGED_CTE]
+    if numbering:
+        ctes += ["issue_allowed AS (SELECT FROM settings_unchanged)", numbering]
+    ctes += [
+        f"advance AS (INSERT INTO advances (entity_id, mode, {', '.join(columns)}) "
+        f"{advance} RETURNING advance_number)",
+        f"lines AS (INSERT INTO advance_lines (entity_id, mode, {', '.join(line_columns)}) "
+        f"{lines})",
+    ]
+    first_issue = "(SELECT pending FROM first_issue)" if numbering else "false"
+    return Prepared(
+        text(
+            f"WITH {', '.join(ctes)} SELECT (SELECT advance_number FROM advance), "
+            f"EXISTS (SELECT FROM settings_unchanged), {first_issue}"
+        )
+    )
+
+
 class AdvanceRepository:
     def __init__(self, conn: Connection, tenant: Tenant) -> None:
         self.conn = conn
@@ -261,27 +346,48 @@ class AdvanceRepository:
         number, `numbers[i]` (issued just now) numbering the i-th when given; they are
         returned as reading them back would give them. NumberTaken if a number is in use
         (the unique constraint is the final word on it)."""
-        numbers = numbers or {}
+        stored = self._keyed(advances, numbers or {})
+        with _number_unique():
+            insert_rows(self.conn, _ADVANCES, self.tenant, [_row_of(a) for a in stored])
+        insert_rows(self.conn, _LINES, self.tenant, _line_rows(stored))
+        return stored
+
+    def insert_alone(
+        self, advance: Advance, settings: EntitySettings, numbering: Ctes | None
+    ) -> "Advance | Refused":
+        """Stores a new advance and its lines in one statement, atomic by itself (so it
+        may run outside a transaction), only while the entity's settings are still
+        `settings` (those it was made with); with `numbering` (the counters' CTEs ending
+        in numbered(number), which issue only with `issue_allowed`), numbered by it.
+        Refused, with nothing written, where it can't; NumberTaken if the number is in
+        use."""
+        [stored] = self._keyed([advance], {})
+        row, lines = _row_of(stored), _line_rows([stored])
+        statement = _insert_alone(tuple(row), tuple(lines[0]), numbering.sql if numbering else None)
+        params = {
+            **self.mine, **settings_unchanged_params(settings),
+            **(numbering.params if numbering else {}),
+            "b_rows": json_rows([row]), "b_lines": json_rows(lines),
+        }  # fmt: skip
+        with _number_unique():
+            made = statement.row(self.conn, params)
+        assert made is not None
+        number, held, first_issue = made
+        if not held:
+            return Refused.SETTINGS_CHANGED
+        if numbering is None:
+            return stored
+        if number is None:
+            return Refused.FIRST_ISSUE if first_issue else Refused.NOT_NUMBERED
+        return replace(stored, advance_number=number)
+
+    @staticmethod
+    def _keyed(advances: list[Advance], numbers: Mapping[int, str]) -> list[Advance]:
         keys = iter(new_ids(len(advances) + sum(len(a.lines) for a in advances)))
-        stored = [
+        return [
             _as_stored(advance, keys, numbers.get(i, advance.advance_number))
             for i, advance in enumerate(advances)
         ]
-        rows = [
-            {
-                "id": advance.key,
-                "advance_number": advance.advance_number,
-                "base_currency": advance.base_currency,
-                "create_time": advance.create_time,
-                "created_by": advance.created_by,
-                **_header_values(advance),
-            }
-            for advance in stored
-        ]
-        with _number_unique():
-            insert_rows(self.conn, _ADVANCES, self.tenant, rows)
-        self._insert_lines([(a.key, line) for a in stored for line in a.lines])
-        return stored
 
     def set_number(self, key: int, advance_number: str) -> None:
         """Numbers an advance; NumberTaken if another advance has that number."""
@@ -300,7 +406,7 @@ class AdvanceRepository:
         if after.lines != before.lines:
             self.conn.execute(_DELETE_LINES, {**self.mine, "b_key": before.key})
             keyed = [replace(line, key=new_id()) for line in after.lines]
-            self._insert_lines([(before.key, line) for line in keyed])
+            insert_rows(self.conn, _LINES, self.tenant, _line_rows_of(before.key, keyed))
         recorded = [a for a in after.applications if a.key == 0]
         insert_rows(
             self.conn,
@@ -335,29 +441,6 @@ class AdvanceRepository:
             "unapply_time": None,
             "unapplied_by": None,
         }
-
-    def _insert_lines(self, lines: list[tuple[int, Line]]) -> None:
-        """Inserts lines with their keys, each given with its advance's key."""
-        rows = [
-            {
-                "id": line.key,
-                "advance_id": advance_key,
-                "line_number": line.line_number,
-                "gl_account_id": line.fields.gl_account.id,
-                "gl_account_name": line.fields.gl_account.name,
-                "account_label_id": line.fields.account_label.id,
-                "account_label_name": line.fields.account_label.name,
-                "txn_amount": line.fields.txn_amount,
-                "base_amount": line.base_amount,
-                "memo": line.fields.memo,
-                "dimensions": {
-                    name: {"id": ref.id, "name": ref.name}
-                    for name, ref in line.fields.dimensions.items()
-                },
-            }
-            for advance_key, line in lines
-        ]
-        insert_rows(self.conn, _LINES, self.tenant, rows)
 
     def get(self, key: int, lock: bool = False) -> Advance | None:
         query = _GET_FOR_UPDATE if lock else _GET

@@ -4,13 +4,13 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
 from service.advances import domain
 from service.advances.domain import Advance, AdvanceFields, Filters
-from service.advances.repository import AdvanceRepository, NumberTaken
+from service.advances.repository import AdvanceRepository, NumberTaken, Refused
 from service.auth.keys import Principal, Tenant
 from service.counters.domain import AdvanceRequest
 from service.counters.service import Counters
@@ -27,6 +27,12 @@ from service.errors import (
 )
 from service.pagination import PageTokens, invalid_page_token, page_size
 
+# Entities whose settings, and refusals, a process remembers (creates).
+MAX_REMEMBERED = 100_000
+# After the counter could not number a create in its one statement (it resets, has date
+# tokens, is missing or exhausted), the entity's next creates take the general path
+# without asking it: one round trip lost in this many creates if it never can.
+SKIPS_AFTER_REFUSAL = 100
 # The reason on the counter's audit row when a supplied number moves it.
 SUPPLIED_NUMBER = "supplied advance number"
 ADVANCE_COUNTER = "ar_advance"
@@ -87,6 +93,9 @@ def counter_behind(advance_number: str) -> FailedPrecondition:
     )
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
 # A transition of the domain, given the advance, the entity's settings and the time.
 Transition = Callable[[Advance, EntitySettings, datetime], Advance]
 
@@ -119,6 +128,11 @@ class Advances:
         self.uow = uow
         self.tokens = tokens
         self.counters = counters
+        # Each entity's settings as last read (creates check them unchanged as they
+        # write), and how many creates take the general path before asking the counter
+        # again. Bounded; losing either costs a round trip, no more.
+        self._settings: dict[str, EntitySettings] = {}
+        self._skips: dict[tuple[str, str], int] = {}
 
     def create(
         self,
@@ -133,6 +147,10 @@ class Advances:
         burns none) unless one is supplied; a DRAFT is numbered when submitted. A supplied
         number written in the counter's format and above it advances the counter to it.
         With `validate_only`, all of that is done in a savepoint and undone."""
+        if not (validate_only or advance_number) and self.uow.statements_commit_alone:
+            made = self._create_alone(principal, fields, state)
+            if made is not None:
+                return made
         [outcome] = self.create_many(
             principal, [NewAdvance(fields, advance_number, state, validate_only)]
         )
@@ -165,6 +183,54 @@ class Advances:
             with suppress(_InTurn):
                 return self.uow.undoable(create_together)
         return self.uow.run(create_in_turn)
+
+    def _create_alone(
+        self, principal: Principal, fields: AdvanceFields, state: str
+    ) -> Advance | None:
+        """The common create, a DRAFT or one numbered by a counter that never resets, in
+        one round trip: the advance, its lines and its number in one statement, atomic by
+        itself (no BEGIN or COMMIT; the counter's row held for that one round trip),
+        checked against the entity's settings as last read, which the statement holds
+        unchanged. None, with nothing written, where that can't give the outcome (the
+        settings changed or refuse the advance; the counter is new, resets, has date
+        tokens, is missing or exhausted; the number is taken): the general path decides,
+        in a transaction, with the settings read there."""
+        tenant = principal.tenant
+        entity = (tenant.entity_id, tenant.mode)
+        skips = self._skips.get(entity, 0)
+        if skips:  # its counter refused lately: the general path, without asking again
+            self._skips[entity] = skips - 1
+            return None
+        settings = self._settings.get(tenant.entity_id)
+        if settings is None:
+            settings = self.uow.read(lambda conn: load_settings(conn, tenant.entity_id))
+            _remember(self._settings, tenant.entity_id, settings)
+        try:
+            new = domain.created(fields, None, state, settings, principal.key_id, _now())
+        except ServiceError:
+            return None  # decided again with the settings read in its transaction
+        numbering = None
+        if new.state != domain.DRAFT:
+            numbering = self.counters.issue_within(principal, ADVANCE_COUNTER, new.create_time)
+
+        def insert(conn: Connection) -> Advance | Refused:
+            return AdvanceRepository(conn, tenant).insert_alone(new, settings, numbering)
+
+        try:
+            # In a unit (an idempotent call), in a savepoint: a refused statement leaves
+            # the unit usable for the general path.
+            made = self.uow.statement(insert, undoable=True)
+        except NumberTaken:
+            return None
+        if made is Refused.SETTINGS_CHANGED:
+            self._settings.pop(tenant.entity_id, None)
+        elif made is Refused.NOT_NUMBERED:
+            _remember(self._skips, entity, SKIPS_AFTER_REFUSAL)
+        if isinstance(made, Refused):
+            return None
+        if numbering is not None:
+            self.counters.issued_within(ADVANCE_COUNTER)
+        return made
 
     def _create_together(
         self,
@@ -481,6 +547,12 @@ class Advances:
             return stored
 
         return self.uow.run(change)
+
+
+def _remember(memory: dict[K, V], key: K, value: V) -> None:
+    if len(memory) >= MAX_REMEMBERED:
+        memory.clear()
+    memory[key] = value
 
 
 def _now() -> datetime:

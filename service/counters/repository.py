@@ -53,7 +53,7 @@ from service.counters.domain import (
     Series,
     type_rank,
 )
-from service.db.driver import Prepared
+from service.db.driver import Ctes, Prepared
 from service.db.ids import new_id
 from service.db.models import Counter as CounterRow
 from service.db.models import CounterEvent, CounterSeries, Entity
@@ -357,6 +357,73 @@ def _advance_in_place_statement() -> Any:
 
 
 _ADVANCE_IN_PLACE = Prepared(_advance_in_place_statement())
+
+
+_NUMBERED_ISSUE_CTES = f"""
+number_format AS (
+    SELECT prefix, padding, suffix FROM counter_series
+    WHERE entity_id = :b_entity_id AND mode = :b_mode AND counter_type = :b_counter_type
+      AND series = '' AND reset = '{NEVER}' AND in_use
+      AND strpos(prefix, '{{') = 0 AND strpos(suffix, '{{') = 0
+      AND EXISTS (SELECT FROM issue_allowed)
+),
+issued AS (
+    INSERT INTO counters (entity_id, mode, counter_type, series, period, type_rank,
+                          current_value, create_time, update_time)
+    SELECT :b_entity_id, :b_mode, :b_counter_type, '', '', :b_rank, 1, :b_now, :b_now
+    FROM number_format
+    ON CONFLICT (entity_id, mode, counter_type, series, period) DO UPDATE
+    SET current_value = counters.current_value + 1,
+        update_time = greatest(counters.update_time, excluded.update_time)
+    WHERE counters.current_value <= {MAX_VALUE - 1}
+    RETURNING current_value, update_time
+),
+issue_audit AS (
+    INSERT INTO counter_events (entity_id, mode, counter_type, series, period, action,
+                                old_value, new_value, first_value, last_value, api_key_id,
+                                idempotency_key, event_key, create_time)
+    SELECT :b_entity_id, :b_mode, :b_counter_type, '', '', 'issue', current_value - 1,
+           current_value, current_value, current_value, :b_key_id, :b_idempotency_key,
+           :b_event_key, update_time
+    FROM issued
+),
+numbered AS (
+    SELECT current_value AS value,
+           prefix || lpad(CAST(current_value AS text),
+                          greatest(padding, length(CAST(current_value AS text))), '0')
+                  || suffix AS number,
+           update_time
+    FROM issued, number_format
+),
+first_issue AS (
+    SELECT EXISTS (
+        SELECT FROM counter_series
+        WHERE entity_id = :b_entity_id AND mode = :b_mode AND counter_type = :b_counter_type
+          AND series = '' AND NOT in_use
+    ) AS pending
+)"""
+
+
+def numbered_issue(
+    counter_type: str, now: datetime, api_key_id: int | None, idempotency_key: str | None
+) -> Ctes:
+    """The next number of a counter that never resets, issued inside another statement
+    (a numbered advance written with it, in one round trip), which defines a CTE
+    `issue_allowed` that has a row when it may issue: CTEs ending in numbered(value,
+    number, update_time) and first_issue(pending), whether the series exists but has
+    issued nothing yet. Only a series in use, without date tokens, is numbered so: its
+    number is then its prefix, the value zero-padded and its suffix, in SQL as
+    domain.format_number writes it (lpad cuts a longer value, hence greatest). Otherwise,
+    or past MAX_VALUE, numbered is empty and nothing is written: the caller takes the
+    general path. The increment and its audit row are IssueNumbers' own."""
+    return Ctes(
+        _NUMBERED_ISSUE_CTES,
+        {
+            "b_counter_type": counter_type, "b_rank": type_rank(counter_type), "b_now": now,
+            "b_key_id": api_key_id, "b_idempotency_key": idempotency_key,
+            "b_event_key": new_id(),
+        },
+    )  # fmt: skip
 
 
 # A counter row belongs to its series' periods only while its period has the form the

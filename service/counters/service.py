@@ -41,8 +41,10 @@ from service.counters.repository import (
     IssueShare,
     SeriesKey,
     Stored,
+    numbered_issue,
 )
 from service.db import coalesce
+from service.db.driver import Ctes
 from service.db.failures import RefusedByDatabase
 from service.db.uow import UnitOfWork
 from service.entities.settings import EntitySettings
@@ -476,6 +478,15 @@ class Counters:
         return found.series.counter(
             key[2], calendar or _calendar(found.settings, now), found.value.current_value
         )
+
+    def issue_within(self, principal: Principal, counter_type: str, now: datetime) -> Ctes:
+        """The next number of `counter_type`, issued by another use case's statement
+        (repository.numbered_issue); `issued_within` once it has."""
+        return numbered_issue(counter_type, now, principal.key_id, principal.idempotency_key)
+
+    def issued_within(self, counter_type: str) -> None:
+        """Counts the number issue_within's statement issued, once it is committed."""
+        self._count(methodcaller("issued", counter_type, 1))
 
     def _count(self, count: Callable[[Metrics], None]) -> None:
         """Counts an effect once its transaction has committed: never for one rolled back

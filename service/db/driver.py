@@ -18,6 +18,7 @@ included). SQLite runs in process: SQLAlchemy's path, always.
 """
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -76,6 +77,14 @@ class Prepared:
         if len(rows) > 1:
             raise AssertionError(f"one row at most expected, got {len(rows)}")
         return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class Ctes:
+    """CTEs one package lends another's statement, and their parameters."""
+
+    sql: str
+    params: Mapping[str, Any]
 
 
 class _Context:

@@ -103,14 +103,16 @@ class UnitOfWork:
         written as one statement is worth choosing over several."""
         return self.engine.dialect.name == "postgresql"
 
-    def statement(self, work: Callable[[Connection], T]) -> T:
+    def statement(self, work: Callable[[Connection], T], undoable: bool = False) -> T:
         """`work(conn)` whose writes are one statement, atomic by itself (it may read
         after it, e.g. to build the answer). On PostgreSQL it runs outside any transaction
         (autocommit): no BEGIN or COMMIT round trip, and a row it locks is released as
         soon as the statement ends. Retried on a transient conflict, which leaves nothing
-        written. Inside a unit, it joins it; elsewhere, a transaction of its own."""
+        written. Inside a unit, it joins it (`undoable`: in a savepoint, so that a
+        statement the database refused leaves the unit usable); elsewhere, a transaction
+        of its own."""
         if not self.statements_commit_alone or self._joined() is not None:
-            return self.run(work)
+            return self.undoable(work) if undoable else self.run(work)
         return retrying(lambda: self._alone(work))
 
     def undoable(self, work: Callable[[Connection], T]) -> T:

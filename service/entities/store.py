@@ -1,10 +1,12 @@
 """Entity settings in the database."""
 
 from collections.abc import Sequence
+from dataclasses import astuple
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, String, bindparam, select, update
+from sqlalchemy.dialects import postgresql
 
 from service.db import models
 from service.db.driver import Prepared
@@ -21,6 +23,35 @@ SETTINGS_COLUMNS = (
     models.Entity.fiscal_year_start_month,
     models.Entity.time_zone,
 )
+
+
+def _unchanged_cte() -> str:
+    def typed(c: Any) -> str:  # text uncut: a cast to varchar(n) would cut it
+        return "text" if isinstance(c.type, String) else c.type.compile(postgresql.dialect())
+
+    conditions = " AND ".join(
+        f"{c.key} IS NOT DISTINCT FROM CAST(:b_setting_{c.key} AS {typed(c)})"
+        for c in SETTINGS_COLUMNS
+    )
+    return (
+        f"settings_unchanged AS (SELECT 1 FROM entities WHERE id = :b_entity_id AND {conditions})"
+    )
+
+
+# A CTE of one row while the entity's settings are still those given by
+# settings_unchanged_params, of none once they changed (PostgreSQL): a statement that acts
+# on settings read earlier (a cache of them) writes only with it, so it is as if it read
+# them itself.
+SETTINGS_UNCHANGED_CTE = _unchanged_cte()
+
+
+def settings_unchanged_params(settings: EntitySettings) -> dict[str, object]:
+    return {
+        f"b_setting_{c.key}": value
+        for c, value in zip(SETTINGS_COLUMNS, astuple(settings), strict=True)
+    }
+
+
 _GET = Prepared(select(*SETTINGS_COLUMNS).where(models.Entity.id == bindparam("b_id")))
 
 

@@ -11,6 +11,7 @@ from arcus.counters.v1 import counters_pb2 as cpb
 from arcus.counters.v1 import counters_pb2_grpc
 from arcus.receivables.v1 import advances_pb2 as pb
 from google.protobuf.field_mask_pb2 import FieldMask
+from sqlalchemy import text
 
 from service.advances.service import PAGE_KIND
 from service.auth.keys import Tenant
@@ -217,6 +218,12 @@ def test_500_concurrent_creates_get_500_distinct_gapless_numbers(server, key, da
     assert len(numbers) == len(set(numbers)) == threads * per_thread
     values = sorted(int(n.removeprefix("ADV-")) for n in numbers)
     assert values == list(range(1001, 1001 + threads * per_thread))  # no gap, no duplicate
+    with database.connect() as conn:  # each number's issue audited once, as its own block
+        issued = conn.execute(
+            text("SELECT first_value, last_value FROM counter_events"
+                 " WHERE counter_type = 'ar_advance' AND action = 'issue' ORDER BY first_value")
+        ).all()  # fmt: skip
+    assert [tuple(row) for row in issued] == [(v, v) for v in values]
 
 
 def _info(day: str) -> dict[str, str]:

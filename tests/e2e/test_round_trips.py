@@ -1,25 +1,46 @@
 """The common calls take the round trips BENCHMARKS.md counts (issue 17), through a real
-server on both backends; and AdvanceCounter's one statement decides exactly as the general
-path does, on every combination of values that matters."""
+server on both backends; AdvanceCounter's one statement decides exactly as the general
+path does, on every combination of values that matters; and a create's one statement
+numbers as the domain does, follows settings changed since it read them, and leaves every
+refusal to the general path."""
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import count
 
+import grpc
 import pytest
 from arcus.counters.v1 import counters_pb2 as cpb
+from arcus.receivables.v1 import advances_pb2 as apb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine.default import DefaultExecutionContext
 
 from service import errors
+from service.advances.messages import parse_create
+from service.advances.service import Advances
 from service.auth.keys import Principal, Tenant
 from service.auth.store import KeyStore
-from service.counters.domain import AdvanceRequest, AdvanceResult
+from service.counters.domain import (
+    MAX_PADDING,
+    MAX_PREFIX_LENGTH,
+    MAX_VALUE,
+    MIN_PADDING,
+    NEVER,
+    AdvanceRequest,
+    AdvanceResult,
+    Calendar,
+    Format,
+    Series,
+)
 from service.counters.service import Counters
+from service.db import models
 from service.db.uow import UnitOfWork
 from service.pagination import PageTokens
+from tests.advances import advance_message, configure, count_rows, item, payload
+from tests.errors import rich_error
 from tests.support import auth
 
 
@@ -124,29 +145,127 @@ def test_a_hot_issue_is_one_statement_on_postgresql(database, counters, key, tri
         assert (trips.begun, trips.committed) == (1, 1)
 
 
-def test_a_numbered_create_takes_no_savepoint(database, counters, client, key, trips):
+def test_a_create_is_one_statement_on_postgresql(database, counters, client, key, trips):
     counters.AdvanceCounter(
         cpb.AdvanceCounterRequest(counter_type=cpb.COUNTER_TYPE_AR_ADVANCE, advance_to=41,
                                   prefix="ADV-", padding=4),
         metadata=auth(key),
     )  # fmt: skip
-    client.create()  # its number puts the series in use,
-    client.create()  # which this one reads: the server now knows its reset is fixed
+    first = client.create()  # the counter's first issue puts its series in use
     trips.clear()
     made = client.create()
-    assert made.advance_number == "ADV-0044"
-    assert trips.savepoints == 0  # an attempt that fails is undone with its transaction
-    assert (trips.begun, trips.committed) == (1, 1)
-    kinds = [kind for kind, _, _ in trips.statements]
+    draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))
+    assert (first.advance_number, made.advance_number, draft.advance_number) == (
+        "ADV-0042", "ADV-0043", "",
+    )  # fmt: skip
+    assert trips.savepoints == 0
     if database.dialect.name == "postgresql":
-        # The entity's settings, the number with its audit row, the advance, its lines:
-        # each on the driver's connection.
-        assert trips.statements == [
-            ("SELECT", False, True), ("WITH", False, True), ("INSERT", False, True),
-            ("INSERT", False, True),
-        ]  # fmt: skip
-    else:  # BEGIN IMMEDIATE; the number's audit row is a statement of its own
-        assert kinds == ["BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
+        # Each: the advance, its lines, its number and the number's audit row in one
+        # statement that commits by itself, checked against the entity's settings as
+        # the first create read them.
+        assert trips.statements == [("WITH", True, True), ("WITH", True, True)]
+        assert trips.committed == 0
+    else:  # SQLite: a transaction each (BEGIN IMMEDIATE serialises writers)
+        assert (trips.begun, trips.committed) == (2, 2)
+    assert client.get(made.key) == made
+    with database.connect() as conn:
+        audit = conn.execute(
+            text("SELECT action, old_value, new_value, first_value, last_value"
+                 " FROM counter_events WHERE counter_type = 'ar_advance' ORDER BY id")
+        ).all()  # fmt: skip
+    assert [tuple(row) for row in audit][1:] == [
+        ("issue", 41, 42, 42, 42), ("issue", 42, 43, 43, 43),
+    ]  # fmt: skip
+
+
+def test_a_keyed_create_is_one_statement_in_the_keys_transaction(
+    database, counters, channel, client, key, trips
+):
+    """With an idempotency key the statement joins the key's transaction, in a savepoint
+    (a refusal leaves it usable); the number's audit row names the key, and a replay
+    answers the same bytes without issuing again."""
+    counters.AdvanceCounter(
+        cpb.AdvanceCounterRequest(counter_type=cpb.COUNTER_TYPE_AR_ADVANCE, advance_to=7,
+                                  prefix="K-", padding=3),
+        metadata=auth(key),
+    )  # fmt: skip
+    client.create()  # the series in use: K-008
+    call = channel.unary_unary("/arcus.receivables.v1.AdvanceService/CreateAdvance")
+    request = apb.CreateAdvanceRequest(advance=advance_message(payload())).SerializeToString()
+    keyed = (*auth(key), ("idempotency-key", "create-1"))
+    trips.clear()
+    first = apb.Advance.FromString(call(request, metadata=keyed))
+    assert first.advance_number == "K-009"
+    if database.dialect.name == "postgresql":
+        kinds = [kind for kind, _, _ in trips.statements]
+        assert kinds.count("WITH") == 1 and trips.savepoints == 1
+        assert trips.committed == 1  # the key's record and the advance, together
+    assert call(request, metadata=keyed) == first.SerializeToString()
+    with database.connect() as conn:
+        audit = conn.execute(
+            text("SELECT last_value, idempotency_key FROM counter_events"
+                 " WHERE action = 'issue' ORDER BY id")
+        ).all()  # fmt: skip
+    assert [tuple(row) for row in audit] == [(8, None), (9, "create-1")]
+    assert count_rows(database, models.Advance) == 2
+
+
+def test_a_create_follows_settings_changed_since_the_last_read(database, counters, client, key):
+    """The one statement holds the settings the create was checked with: changed since
+    (here by another process), it writes nothing and the general path decides."""
+    client.create()  # the entity's settings, read and remembered
+    configure(database, ar_account_labels=True, base_currency="EUR")
+    with pytest.raises(grpc.RpcError) as refused:
+        client.create(payload(items=[item()]))  # no account label on its line
+    assert "ACCOUNT_LABEL_REQUIRED" in rich_error(refused.value).violations.values()
+    configure(database, ar_account_labels=False)
+    assert client.create().payment_information.currency.base_currency == "EUR"
+    assert count_rows(database, models.Advance) == 2
+
+
+def test_an_exhausted_counter_or_a_taken_number_fails_the_create_alone(
+    database, counters, client, key
+):
+    """The one statement writes nothing; the general path gives the error."""
+    counters.AdvanceCounter(
+        cpb.AdvanceCounterRequest(counter_type=cpb.COUNTER_TYPE_AR_ADVANCE,
+                                  advance_to=MAX_VALUE - 2, prefix="A"),
+        metadata=auth(key),
+    )  # fmt: skip
+    draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))
+    assert client.create().advance_number == f"A{MAX_VALUE - 1}"
+    assert client.create().advance_number == f"A{MAX_VALUE}"
+    with pytest.raises(grpc.RpcError) as exhausted:
+        client.create()
+    assert rich_error(exhausted.value).info.reason == "COUNTER_EXHAUSTED"
+    with pytest.raises(grpc.RpcError) as exhausted:
+        client.SubmitAdvance(apb.SubmitAdvanceRequest(key=draft.key))
+    assert rich_error(exhausted.value).info.reason == "COUNTER_EXHAUSTED"
+    assert count_rows(database, models.Advance) == 3
+
+
+def test_a_number_taken_by_a_legacy_advance_fails_the_create(database, counters, client, key):
+    counters.AdvanceCounter(
+        cpb.AdvanceCounterRequest(counter_type=cpb.COUNTER_TYPE_AR_ADVANCE, advance_to=5,
+                                  prefix="L-", padding=2),
+        metadata=auth(key),
+    )  # fmt: skip
+    assert client.create().advance_number == "L-06"  # the series in use
+    draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))
+    legacy = payload(advanceNumber="L-07x")  # not in the counter's format: it stays
+    client.create(legacy)
+    with database.begin() as conn:  # a row the counter does not know of, as a bug leaves
+        conn.execute(text("UPDATE advances SET advance_number = 'L-07'"
+                          " WHERE advance_number = 'L-07x'"))  # fmt: skip
+    before = count_rows(database, models.CounterEvent)
+    with pytest.raises(grpc.RpcError) as behind:
+        client.create()
+    assert rich_error(behind.value).info.reason == "ADVANCE_COUNTER_BEHIND"
+    with pytest.raises(grpc.RpcError) as behind:
+        client.SubmitAdvance(apb.SubmitAdvanceRequest(key=draft.key))
+    assert rich_error(behind.value).info.reason == "ADVANCE_COUNTER_BEHIND"
+    assert count_rows(database, models.Advance) == 3
+    assert count_rows(database, models.CounterEvent) == before  # no number burned
 
 
 class Pair:
@@ -238,3 +357,69 @@ def pair_counted(pair, database, proof) -> Iterator[Pair]:
     yield pair
     if database.dialect.name == "postgresql":
         proof(f"{pair.in_place} cases decided by the one-statement advance, as the general path")
+
+
+class Creates:
+    """Numbered creates at the service's level, each example in an entity of its own."""
+
+    def __init__(self, database: Engine) -> None:
+        self.uow = UnitOfWork(database)
+        tokens = PageTokens(b"unused")
+        self.counters = Counters(self.uow, tokens)
+        self.advances = Advances(self.uow, tokens, self.counters)
+        self.entities = count()
+        self.alone = 0  # examples whose second create was one statement
+
+    def principal(self) -> Principal:
+        entity = f"e{next(self.entities)}"
+        record, _ = KeyStore(self.uow).create(entity, "live", ["advances:write"])
+        return Principal(record.id, Tenant(entity, "live"), frozenset(record.scopes))
+
+    def create(self, principal: Principal) -> str | None:
+        fields, _, state = parse_create(advance_message(payload()))
+        return self.advances.create(principal, fields, "", state).advance_number
+
+
+@pytest.fixture
+def creates(database, proof) -> Iterator[Creates]:
+    made = Creates(database)
+    yield made
+    if database.dialect.name == "postgresql":
+        proof(f"{made.alone} creates numbered in one statement, as domain.format_number writes")
+
+
+_AFFIX = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="{}"),
+    max_size=MAX_PREFIX_LENGTH,
+).filter(str.isprintable)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    prefix=st.one_of(_AFFIX, st.sampled_from(["ADV-{YYYY}-", "{FY}/"])),
+    suffix=_AFFIX,
+    padding=st.integers(MIN_PADDING, MAX_PADDING),
+    value=st.one_of(st.integers(1, 10**13), st.integers(MAX_VALUE - 10**6, MAX_VALUE - 1)),
+)
+def test_a_number_written_by_the_statement_is_the_domains(
+    creates, trips, database, prefix, suffix, padding, value
+):
+    """The one statement writes the number as the domain does (value wider than the
+    padding, any printable prefix and suffix); a format with date tokens is left to the
+    general path, which writes it with today's date."""
+    principal = creates.principal()
+    advanced = AdvanceRequest("ar_advance", value - 1, prefix, padding, suffix=suffix)
+    creates.counters.advance(principal, advanced)
+    first = creates.create(principal)  # the first issue: the general path
+    trips.clear()
+    second = creates.create(principal)
+    now = datetime.now(UTC)
+    calendar = Calendar(now.date())  # (the entity's time zone is UTC)
+    series = Series("ar_advance", "", Format(prefix, padding, suffix, NEVER), True, now, now)
+    expected = series.counter("", calendar).dated(calendar.today, calendar).number
+    assert (first, second) == (expected(value), expected(value + 1))
+    if "{" not in prefix and database.dialect.name == "postgresql":
+        assert trips.statements == [("WITH", True, True)]
+        creates.alone += 1
