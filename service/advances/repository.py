@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from service.advances.domain import (
+    DRAFT,
     Advance,
     AdvanceFields,
     Application,
@@ -84,75 +85,72 @@ def _as_stored(advance: Advance, keys: Iterator[int], number: str | None) -> Adv
     )
 
 
-def _header_values(advance: Advance) -> dict[str, Any]:
-    """The columns of an advance's own row that change over its life."""
+# The columns of an advance's own row that change over its life.
+_HEADER_COLUMNS = (
+    "state", "total_paid", "txn_total_paid", "ever_applied", "reversed_date",
+    "reversal_memo", "version", "update_time", "modified_by", "customer_id",
+    "customer_name", "reference_number", "description", "payment_date", "receipt_date",
+    "payment_method", "financial_entity_id", "txn_currency", "exchange_rate",
+    "exchange_rate_date", "exchange_rate_type_id", "advance_summary_id", "gl_account_id",
+    "undeposited_gl_account_number", "attachment_id", "total_entered", "txn_total_entered",
+)  # fmt: skip
+# A new advance's row, but the tenant's columns.
+_ADVANCE_COLUMNS = ("id", "advance_number", "base_currency", "create_time", "created_by",
+                    *_HEADER_COLUMNS)  # fmt: skip
+
+
+def _header(advance: Advance) -> list[Any]:
+    """The values of _HEADER_COLUMNS."""
     f = advance.fields
-    return {
-        "state": advance.state,
-        "total_paid": advance.total_paid,
-        "txn_total_paid": advance.txn_total_paid,
-        "ever_applied": advance.ever_applied,
-        "reversed_date": advance.reversed_date,
-        "reversal_memo": advance.reversal_memo,
-        "version": advance.version,
-        "update_time": advance.update_time,
-        "modified_by": advance.modified_by,
-        "customer_id": f.customer_id,
-        "customer_name": f.customer_name,
-        "reference_number": f.reference_number,
-        "description": f.description,
-        "payment_date": f.payment_date,
-        "receipt_date": f.receipt_date,
-        "payment_method": f.payment_method,
-        "financial_entity_id": f.financial_entity_id,
-        "txn_currency": f.txn_currency,
-        "exchange_rate": "" if f.exchange_rate is None else format_rate(f.exchange_rate),
-        "exchange_rate_date": f.exchange_rate_date,
-        "exchange_rate_type_id": f.exchange_rate_type_id,
-        "advance_summary_id": f.advance_summary_id,
-        "gl_account_id": f.gl_account_id,
-        "undeposited_gl_account_number": f.undeposited_gl_account_number,
-        "attachment_id": f.attachment_id,
-        "total_entered": advance.total_entered,
-        "txn_total_entered": advance.txn_total_entered,
-    }
+    return [
+        advance.state, advance.total_paid, advance.txn_total_paid, advance.ever_applied,
+        advance.reversed_date, advance.reversal_memo, advance.version, advance.update_time,
+        advance.modified_by, f.customer_id, f.customer_name, f.reference_number,
+        f.description, f.payment_date, f.receipt_date, f.payment_method,
+        f.financial_entity_id, f.txn_currency,
+        "" if f.exchange_rate is None else format_rate(f.exchange_rate),
+        f.exchange_rate_date, f.exchange_rate_type_id, f.advance_summary_id,
+        f.gl_account_id, f.undeposited_gl_account_number, f.attachment_id,
+        advance.total_entered, advance.txn_total_entered,
+    ]  # fmt: skip
+
+
+def _header_values(advance: Advance) -> dict[str, Any]:
+    return dict(zip(_HEADER_COLUMNS, _header(advance), strict=True))
+
+
+def _row(advance: Advance, key: int, number: object) -> list[Any]:
+    """The values of _ADVANCE_COLUMNS."""
+    a = advance
+    return [key, number, a.base_currency, a.create_time, a.created_by, *_header(a)]
 
 
 def _row_of(advance: Advance) -> dict[str, Any]:
-    """A new advance's row, but the tenant's columns."""
-    return {
-        "id": advance.key,
-        "advance_number": advance.advance_number,
-        "base_currency": advance.base_currency,
-        "create_time": advance.create_time,
-        "created_by": advance.created_by,
-        **_header_values(advance),
-    }
+    return dict(
+        zip(_ADVANCE_COLUMNS, _row(advance, advance.key, advance.advance_number), strict=True)
+    )
 
 
-def _line_rows(advances: list[Advance]) -> list[dict[str, Any]]:
-    return [row for a in advances for row in _line_rows_of(a.key, a.lines)]
+_LINE_COLUMNS = (
+    "id", "advance_id", "line_number", "gl_account_id", "gl_account_name", "account_label_id",
+    "account_label_name", "txn_amount", "base_amount", "memo", "dimensions",
+)  # fmt: skip
+
+
+def _line_row(advance_key: int, key: int, line: Line) -> list[Any]:
+    """The values of _LINE_COLUMNS."""
+    f = line.fields
+    return [
+        key, advance_key, line.line_number, f.gl_account.id, f.gl_account.name,
+        f.account_label.id, f.account_label.name, f.txn_amount, line.base_amount, f.memo,
+        {name: {"id": ref.id, "name": ref.name} for name, ref in f.dimensions.items()},
+    ]  # fmt: skip
 
 
 def _line_rows_of(advance_key: int, lines: Iterable[Line]) -> list[dict[str, Any]]:
     """Rows of an advance's lines, with their keys."""
     return [
-        {
-            "id": line.key,
-            "advance_id": advance_key,
-            "line_number": line.line_number,
-            "gl_account_id": line.fields.gl_account.id,
-            "gl_account_name": line.fields.gl_account.name,
-            "account_label_id": line.fields.account_label.id,
-            "account_label_name": line.fields.account_label.name,
-            "txn_amount": line.fields.txn_amount,
-            "base_amount": line.base_amount,
-            "memo": line.fields.memo,
-            "dimensions": {
-                name: {"id": ref.id, "name": ref.name}
-                for name, ref in line.fields.dimensions.items()
-            },
-        }
+        dict(zip(_LINE_COLUMNS, _line_row(advance_key, line.key, line), strict=True))
         for line in lines
     ]
 
@@ -294,33 +292,34 @@ class Refused(Enum):
 
 
 @functools.cache
-def _insert_alone(
-    columns: tuple[str, ...], line_columns: tuple[str, ...], numbering: str | None
-) -> Prepared:
-    """An advance (`b_rows`, one row) and its lines (`b_lines`) in one statement, only
-    while the entity's settings are unchanged; the lines only with the advance, and, with
-    the CTEs of `numbering`, the advance only with its number. Its one row: the
-    advance's number (NULL when not written), whether the settings held, and whether the
-    counter's series exists but has issued nothing yet."""
-    gate = "numbered" if numbering else "settings_unchanged"
-    advance = rows_select(
-        _ADVANCES, columns, "b_rows",
-        {"advance_number": "numbered.number"} if numbering else None, gate,
-    )  # fmt: skip
-    lines = rows_select(_LINES, line_columns, "b_lines", also_from="advance")
+def _insert_alone(numbering: tuple[str, str] | None) -> Prepared:
+    """Advances (`b_rows`) and their lines (`b_lines`) in one statement, only while the
+    entity's settings are unchanged; the lines only with the advances, and, with
+    `numbering` (the counters' CTEs and their number expression), the advances only with
+    their numbers. Its one row: each advance's number by key (NULL when none was
+    written), whether the settings held, and whether the counter's series exists but has
+    issued nothing yet."""
     ctes = [SETTINGS_UNCHANGED_CTE]
-    if numbering:
-        ctes += ["issue_allowed AS (SELECT FROM settings_unchanged)", numbering]
+    given, gate = None, "settings_unchanged"
+    if numbering is not None:  # a row's number slot: its offset, or none for a DRAFT
+        issue, number = numbering
+        ctes += ["issue_allowed AS (SELECT FROM settings_unchanged)", issue]
+        number = number.replace("{offset}", "CAST({slot} AS bigint)")
+        given = {"advance_number": f"CASE WHEN {{slot}} IS NOT NULL THEN {number} END"}
+        gate = "numbered"
+    advance = rows_select(_ADVANCES, _ADVANCE_COLUMNS, "b_rows", given, gate)
+    lines = rows_select(_LINES, _LINE_COLUMNS, "b_lines")
     ctes += [
-        f"advance AS (INSERT INTO advances (entity_id, mode, {', '.join(columns)}) "
-        f"{advance} RETURNING advance_number)",
-        f"lines AS (INSERT INTO advance_lines (entity_id, mode, {', '.join(line_columns)}) "
-        f"{lines})",
+        f"advance AS (INSERT INTO advances (entity_id, mode, {', '.join(_ADVANCE_COLUMNS)}) "
+        f"{advance} RETURNING id, advance_number)",
+        f"lines AS (INSERT INTO advance_lines (entity_id, mode, {', '.join(_LINE_COLUMNS)}) "
+        f"{lines} WHERE EXISTS (SELECT FROM advance))",
     ]
-    first_issue = "(SELECT pending FROM first_issue)" if numbering else "false"
+    first_issue = "(SELECT pending FROM first_issue)" if numbering is not None else "false"
     return Prepared(
         text(
-            f"WITH {', '.join(ctes)} SELECT (SELECT advance_number FROM advance), "
+            f"WITH {', '.join(ctes)} "
+            "SELECT (SELECT json_object_agg(id, advance_number) FROM advance), "
             f"EXISTS (SELECT FROM settings_unchanged), {first_issue}"
         )
     )
@@ -349,37 +348,49 @@ class AdvanceRepository:
         stored = self._keyed(advances, numbers or {})
         with _number_unique():
             insert_rows(self.conn, _ADVANCES, self.tenant, [_row_of(a) for a in stored])
-        insert_rows(self.conn, _LINES, self.tenant, _line_rows(stored))
+        lines = [row for a in stored for row in _line_rows_of(a.key, a.lines)]
+        insert_rows(self.conn, _LINES, self.tenant, lines)
         return stored
 
     def insert_alone(
-        self, advance: Advance, settings: EntitySettings, numbering: Ctes | None
-    ) -> "Advance | Refused":
-        """Stores a new advance and its lines in one statement, atomic by itself (so it
+        self, advances: list[Advance], settings: EntitySettings, numbering: Ctes | None
+    ) -> "list[Advance] | Refused":
+        """Stores new advances and their lines in one statement, atomic by itself (so it
         may run outside a transaction), only while the entity's settings are still
-        `settings` (those it was made with); with `numbering` (the counters' CTEs ending
-        in numbered(number), which issue only with `issue_allowed`), numbered by it.
-        Refused, with nothing written, where it can't; NumberTaken if the number is in
-        use."""
-        [stored] = self._keyed([advance], {})
-        row, lines = _row_of(stored), _line_rows([stored])
-        statement = _insert_alone(tuple(row), tuple(lines[0]), numbering.sql if numbering else None)
+        `settings` (those they were made with); the POSTED ones numbered, in order, by
+        `numbering` (the counters' CTEs, which issue only with `issue_allowed`). Returned
+        as reading them back would give them; Refused, with nothing written, where it
+        can't; NumberTaken if a number is in use."""
+        keys = new_ids(len(advances) + sum(len(a.lines) for a in advances))
+        rows, lines, starts, at, offset = [], [], [], 0, 0
+        for advance in advances:
+            starts.append(at)
+            numbered = advance.state != DRAFT
+            # Its number slot carries its offset from the first number issued.
+            rows.append(_row(advance, keys[at], offset if numbered else None))
+            offset += numbered
+            for index, line in enumerate(advance.lines, start=at + 1):
+                lines.append(_line_row(keys[at], keys[index], line))
+            at += 1 + len(advance.lines)
+        lent = (numbering.sql, numbering.expression) if numbering else None
         params = {
             **self.mine, **settings_unchanged_params(settings),
             **(numbering.params if numbering else {}),
-            "b_rows": json_rows([row]), "b_lines": json_rows(lines),
+            "b_rows": json_rows(rows), "b_lines": json_rows(lines),
         }  # fmt: skip
         with _number_unique():
-            made = statement.row(self.conn, params)
+            made = _insert_alone(lent).row(self.conn, params)
         assert made is not None
-        number, held, first_issue = made
+        numbers, held, first_issue = made
         if not held:
             return Refused.SETTINGS_CHANGED
-        if numbering is None:
-            return stored
-        if number is None:
+        if numbers is None:
             return Refused.FIRST_ISSUE if first_issue else Refused.NOT_NUMBERED
-        return replace(stored, advance_number=number)
+        drawn = iter(keys)
+        return [
+            _as_stored(advance, drawn, numbers[str(keys[start])])
+            for advance, start in zip(advances, starts, strict=True)
+        ]
 
     @staticmethod
     def _keyed(advances: list[Advance], numbers: Mapping[int, str]) -> list[Advance]:

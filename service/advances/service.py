@@ -147,10 +147,6 @@ class Advances:
         burns none) unless one is supplied; a DRAFT is numbered when submitted. A supplied
         number written in the counter's format and above it advances the counter to it.
         With `validate_only`, all of that is done in a savepoint and undone."""
-        if not (validate_only or advance_number) and self.uow.statements_commit_alone:
-            made = self._create_alone(principal, fields, state)
-            if made is not None:
-                return made
         [outcome] = self.create_many(
             principal, [NewAdvance(fields, advance_number, state, validate_only)]
         )
@@ -179,22 +175,33 @@ class Advances:
             settings = load_settings(conn, principal.tenant.entity_id)
             return self._create_in_turn(conn, principal, items, settings)
 
+        made = self._create_alone(principal, items)
+        if made is not None:
+            return made
         if not any(isinstance(item, NewAdvance) and item.validate_only for item in items):
             with suppress(_InTurn):
                 return self.uow.undoable(create_together)
         return self.uow.run(create_in_turn)
 
     def _create_alone(
-        self, principal: Principal, fields: AdvanceFields, state: str
-    ) -> Advance | None:
-        """The common create, a DRAFT or one numbered by a counter that never resets, in
-        one round trip: the advance, its lines and its number in one statement, atomic by
-        itself (no BEGIN or COMMIT; the counter's row held for that one round trip),
-        checked against the entity's settings as last read, which the statement holds
-        unchanged. None, with nothing written, where that can't give the outcome (the
-        settings changed or refuse the advance; the counter is new, resets, has date
-        tokens, is missing or exhausted; the number is taken): the general path decides,
-        in a transaction, with the settings read there."""
+        self, principal: Principal, items: list["NewAdvance | Exception"]
+    ) -> list[Advance | Exception] | None:
+        """The common creates (DRAFT, or numbered by a counter that never resets; none
+        with a supplied number or only validated) in one round trip on PostgreSQL: the
+        advances, their lines and their numbers with the numbers' audit row in one
+        statement, atomic by itself (no BEGIN or COMMIT; the counter's row held for that
+        one round trip), checked against the entity's settings as last read, which the
+        statement holds unchanged. None, with nothing written, where that can't give the
+        outcomes (the settings changed or refuse an advance; the counter is new, resets,
+        has date tokens, is missing or exhausted; a number is taken): the general path
+        decides, in a transaction, with the settings read there."""
+        new_items = [item for item in items if isinstance(item, NewAdvance)]
+        if (
+            not new_items
+            or not self.uow.statements_commit_alone
+            or any(item.advance_number or item.validate_only for item in new_items)
+        ):
+            return None
         tenant = principal.tenant
         entity = (tenant.entity_id, tenant.mode)
         skips = self._skips.get(entity, 0)
@@ -205,15 +212,20 @@ class Advances:
         if settings is None:
             settings = self.uow.read(lambda conn: load_settings(conn, tenant.entity_id))
             _remember(self._settings, tenant.entity_id, settings)
+        now = _now()
         try:
-            new = domain.created(fields, None, state, settings, principal.key_id, _now())
+            new = [
+                domain.created(item.fields, None, item.state, settings, principal.key_id, now)
+                for item in new_items
+            ]
         except ServiceError:
             return None  # decided again with the settings read in its transaction
-        numbering = None
-        if new.state != domain.DRAFT:
-            numbering = self.counters.issue_within(principal, ADVANCE_COUNTER, new.create_time)
+        count = sum(advance.state != domain.DRAFT for advance in new)
+        numbering = (
+            self.counters.issue_within(principal, ADVANCE_COUNTER, count, now) if count else None
+        )
 
-        def insert(conn: Connection) -> Advance | Refused:
+        def insert(conn: Connection) -> list[Advance] | Refused:
             return AdvanceRepository(conn, tenant).insert_alone(new, settings, numbering)
 
         try:
@@ -228,9 +240,10 @@ class Advances:
             _remember(self._skips, entity, SKIPS_AFTER_REFUSAL)
         if isinstance(made, Refused):
             return None
-        if numbering is not None:
-            self.counters.issued_within(ADVANCE_COUNTER)
-        return made
+        if count:
+            self.counters.issued_within(ADVANCE_COUNTER, count)
+        written = iter(made)
+        return [item if isinstance(item, Exception) else next(written) for item in items]
 
     def _create_together(
         self,

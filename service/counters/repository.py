@@ -370,29 +370,27 @@ number_format AS (
 issued AS (
     INSERT INTO counters (entity_id, mode, counter_type, series, period, type_rank,
                           current_value, create_time, update_time)
-    SELECT :b_entity_id, :b_mode, :b_counter_type, '', '', :b_rank, 1, :b_now, :b_now
+    SELECT :b_entity_id, :b_mode, :b_counter_type, '', '', :b_rank,
+           CAST(:b_count AS bigint), :b_now, :b_now
     FROM number_format
     ON CONFLICT (entity_id, mode, counter_type, series, period) DO UPDATE
-    SET current_value = counters.current_value + 1,
+    SET current_value = counters.current_value + excluded.current_value,
         update_time = greatest(counters.update_time, excluded.update_time)
-    WHERE counters.current_value <= {MAX_VALUE - 1}
+    WHERE counters.current_value <= {MAX_VALUE} - excluded.current_value
     RETURNING current_value, update_time
 ),
 issue_audit AS (
     INSERT INTO counter_events (entity_id, mode, counter_type, series, period, action,
                                 old_value, new_value, first_value, last_value, api_key_id,
                                 idempotency_key, event_key, create_time)
-    SELECT :b_entity_id, :b_mode, :b_counter_type, '', '', 'issue', current_value - 1,
-           current_value, current_value, current_value, :b_key_id, :b_idempotency_key,
-           :b_event_key, update_time
+    SELECT :b_entity_id, :b_mode, :b_counter_type, '', '', 'issue',
+           current_value - CAST(:b_count AS bigint), current_value,
+           current_value - CAST(:b_count AS bigint) + 1, current_value, :b_key_id,
+           :b_idempotency_key, :b_event_key, update_time
     FROM issued
 ),
 numbered AS (
-    SELECT current_value AS value,
-           prefix || lpad(CAST(current_value AS text),
-                          greatest(padding, length(CAST(current_value AS text))), '0')
-                  || suffix AS number,
-           update_time
+    SELECT current_value - CAST(:b_count AS bigint) + 1 AS first_value, prefix, padding, suffix
     FROM issued, number_format
 ),
 first_issue AS (
@@ -405,25 +403,38 @@ first_issue AS (
 
 
 def numbered_issue(
-    counter_type: str, now: datetime, api_key_id: int | None, idempotency_key: str | None
+    counter_type: str,
+    count: int,
+    now: datetime,
+    api_key_id: int | None,
+    idempotency_key: str | None,
 ) -> Ctes:
-    """The next number of a counter that never resets, issued inside another statement
-    (a numbered advance written with it, in one round trip), which defines a CTE
-    `issue_allowed` that has a row when it may issue: CTEs ending in numbered(value,
-    number, update_time) and first_issue(pending), whether the series exists but has
-    issued nothing yet. Only a series in use, without date tokens, is numbered so: its
-    number is then its prefix, the value zero-padded and its suffix, in SQL as
-    domain.format_number writes it (lpad cuts a longer value, hence greatest). Otherwise,
-    or past MAX_VALUE, numbered is empty and nothing is written: the caller takes the
-    general path. The increment and its audit row are IssueNumbers' own."""
+    """`count` numbers of a counter that never resets, issued inside another statement
+    (advances written with their numbers, in one round trip), which defines a CTE
+    `issue_allowed` that has a row when it may issue: CTEs ending in numbered(first_value,
+    prefix, padding, suffix) and first_issue(pending), whether the series exists but has
+    issued nothing yet; and the expression of the number `{offset}` after the first.
+    Only a series in use, without date tokens, is numbered so: a number is then the
+    prefix, the value zero-padded and the suffix, in SQL as domain.format_number writes
+    it (lpad cuts a longer value, hence greatest). Otherwise, or past MAX_VALUE, numbered
+    is empty and nothing is written: the caller takes the general path. The increment and
+    its audit row are IssueNumbers' own."""
     return Ctes(
         _NUMBERED_ISSUE_CTES,
         {
-            "b_counter_type": counter_type, "b_rank": type_rank(counter_type), "b_now": now,
-            "b_key_id": api_key_id, "b_idempotency_key": idempotency_key,
-            "b_event_key": new_id(),
+            "b_counter_type": counter_type, "b_rank": type_rank(counter_type),
+            "b_count": count, "b_now": now, "b_key_id": api_key_id,
+            "b_idempotency_key": idempotency_key, "b_event_key": new_id(),
         },
+        _NUMBER,
     )  # fmt: skip
+
+
+_VALUE = "CAST(numbered.first_value + {offset} AS text)"
+_NUMBER = (
+    f"numbered.prefix || lpad({_VALUE}, greatest(numbered.padding, length({_VALUE})), '0')"
+    " || numbered.suffix"
+)
 
 
 # A counter row belongs to its series' periods only while its period has the form the

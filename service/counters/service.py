@@ -479,14 +479,16 @@ class Counters:
             key[2], calendar or _calendar(found.settings, now), found.value.current_value
         )
 
-    def issue_within(self, principal: Principal, counter_type: str, now: datetime) -> Ctes:
-        """The next number of `counter_type`, issued by another use case's statement
+    def issue_within(
+        self, principal: Principal, counter_type: str, count: int, now: datetime
+    ) -> Ctes:
+        """`count` numbers of `counter_type`, issued by another use case's statement
         (repository.numbered_issue); `issued_within` once it has."""
-        return numbered_issue(counter_type, now, principal.key_id, principal.idempotency_key)
+        return numbered_issue(counter_type, count, now, principal.key_id, principal.idempotency_key)
 
-    def issued_within(self, counter_type: str) -> None:
-        """Counts the number issue_within's statement issued, once it is committed."""
-        self._count(methodcaller("issued", counter_type, 1))
+    def issued_within(self, counter_type: str, count: int) -> None:
+        """Counts the numbers issue_within's statement issued, once they are committed."""
+        self._count(methodcaller("issued", counter_type, count))
 
     def _count(self, count: Callable[[Metrics], None]) -> None:
         """Counts an effect once its transaction has committed: never for one rolled back

@@ -81,10 +81,12 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Ctes:
-    """CTEs one package lends another's statement, and their parameters."""
+    """CTEs one package lends another's statement, their parameters, and an expression
+    over them whose `{placeholder}` the borrower fills in."""
 
     sql: str
     params: Mapping[str, Any]
+    expression: str = ""
 
 
 class _Context:
