@@ -161,11 +161,13 @@ class Advances:
         only validates) leaves nothing, and the others go on. An Exception among `items`
         (it failed parsing) is its own outcome.
 
-        The items are written together, in a few statements whatever their number. Where
-        that cannot give the outcome creating them in turn would (an item only validates;
-        a legacy number in the counter's format follows an item still to be numbered; the
-        database refuses a write, the counter a move), it is undone and they are created
-        in turn, each in a savepoint of its own."""
+        On PostgreSQL, items without a supplied number, none only validated, are written
+        in one statement with their numbers (_create_alone). Otherwise, or where that
+        statement refuses, they are written together, in a few statements whatever their
+        number. Where that cannot give the outcome creating them in turn would (an item
+        only validates; a legacy number in the counter's format follows an item still to
+        be numbered; the database refuses a write, the counter a move), it is undone and
+        they are created in turn, each in a savepoint of its own."""
 
         def create_together(conn: Connection) -> list[Advance | Exception]:
             settings = load_settings(conn, principal.tenant.entity_id)  # once for them all

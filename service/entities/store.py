@@ -1,7 +1,6 @@
 """Entity settings in the database."""
 
 from collections.abc import Sequence
-from dataclasses import astuple
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,10 +45,8 @@ SETTINGS_UNCHANGED_CTE = _unchanged_cte()
 
 
 def settings_unchanged_params(settings: EntitySettings) -> dict[str, object]:
-    return {
-        f"b_setting_{c.key}": value
-        for c, value in zip(SETTINGS_COLUMNS, astuple(settings), strict=True)
-    }
+    # (EntitySettings' fields are named as the columns; dataclasses.astuple deep-copies.)
+    return {f"b_setting_{c.key}": getattr(settings, c.key) for c in SETTINGS_COLUMNS}
 
 
 _GET = Prepared(select(*SETTINGS_COLUMNS).where(models.Entity.id == bindparam("b_id")))

@@ -235,13 +235,18 @@ def test_an_exhausted_counter_or_a_taken_number_fails_the_create_alone(
     draft = client.create(payload(state="ADVANCE_STATE_DRAFT"))
     assert client.create().advance_number == f"A{MAX_VALUE - 1}"
     assert client.create().advance_number == f"A{MAX_VALUE}"
-    with pytest.raises(grpc.RpcError) as exhausted:
-        client.create()
-    assert rich_error(exhausted.value).info.reason == "COUNTER_EXHAUSTED"
-    with pytest.raises(grpc.RpcError) as exhausted:
-        client.SubmitAdvance(apb.SubmitAdvanceRequest(key=draft.key))
-    assert rich_error(exhausted.value).info.reason == "COUNTER_EXHAUSTED"
+    assert _refused(client.create) == "COUNTER_EXHAUSTED"
+    assert _refused(lambda: client.SubmitAdvance(apb.SubmitAdvanceRequest(key=draft.key))) == (
+        "COUNTER_EXHAUSTED"
+    )
     assert count_rows(database, models.Advance) == 3
+
+
+def _refused(call: Callable[[], object]) -> str:
+    """The reason the call failed with."""
+    with pytest.raises(grpc.RpcError) as refused:
+        call()
+    return rich_error(refused.value).info.reason
 
 
 def test_a_number_taken_by_a_legacy_advance_fails_the_create(database, counters, client, key):
@@ -258,12 +263,10 @@ def test_a_number_taken_by_a_legacy_advance_fails_the_create(database, counters,
         conn.execute(text("UPDATE advances SET advance_number = 'L-07'"
                           " WHERE advance_number = 'L-07x'"))  # fmt: skip
     before = count_rows(database, models.CounterEvent)
-    with pytest.raises(grpc.RpcError) as behind:
-        client.create()
-    assert rich_error(behind.value).info.reason == "ADVANCE_COUNTER_BEHIND"
-    with pytest.raises(grpc.RpcError) as behind:
-        client.SubmitAdvance(apb.SubmitAdvanceRequest(key=draft.key))
-    assert rich_error(behind.value).info.reason == "ADVANCE_COUNTER_BEHIND"
+    assert _refused(client.create) == "ADVANCE_COUNTER_BEHIND"
+    assert _refused(lambda: client.SubmitAdvance(apb.SubmitAdvanceRequest(key=draft.key))) == (
+        "ADVANCE_COUNTER_BEHIND"
+    )
     assert count_rows(database, models.Advance) == 3
     assert count_rows(database, models.CounterEvent) == before  # no number burned
 
