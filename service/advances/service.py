@@ -27,8 +27,8 @@ from service.errors import (
 )
 from service.pagination import PageTokens, invalid_page_token, page_size
 
-# Entities whose settings, and refusals, a process remembers (creates).
-MAX_REMEMBERED = 100_000
+# Entities whose settings, and refusals, a process remembers (creates): a few MB at most.
+MAX_REMEMBERED = 10_000
 # After the counter could not number a create in its one statement (it resets, has date
 # tokens, is missing or exhausted), the entity's next creates take the general path
 # without asking it: one round trip lost in this many creates if it never can.
