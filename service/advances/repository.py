@@ -361,17 +361,19 @@ class AdvanceRepository:
         `numbering` (the counters' CTEs, which issue only with `issue_allowed`). Returned
         as reading them back would give them; Refused, with nothing written, where it
         can't; NumberTaken if a number is in use."""
-        keys = new_ids(len(advances) + sum(len(a.lines) for a in advances))
-        rows, lines, starts, at, offset = [], [], [], 0, 0
-        for advance in advances:
-            starts.append(at)
+        drawn = iter(new_ids(len(advances) + sum(len(a.lines) for a in advances)))
+        # Each advance's keys: its own, then its lines', as _as_stored draws them.
+        keyed = [[next(drawn) for _ in range(1 + len(a.lines))] for a in advances]
+        rows, lines, offset = [], [], 0
+        for advance, (key, *line_keys) in zip(advances, keyed, strict=True):
             numbered = advance.state != DRAFT
             # Its number slot carries its offset from the first number issued.
-            rows.append(_row(advance, keys[at], offset if numbered else None))
+            rows.append(_row(advance, key, offset if numbered else None))
             offset += numbered
-            for index, line in enumerate(advance.lines, start=at + 1):
-                lines.append(_line_row(keys[at], keys[index], line))
-            at += 1 + len(advance.lines)
+            lines += [
+                _line_row(key, line_key, line)
+                for line_key, line in zip(line_keys, advance.lines, strict=True)
+            ]
         lent = (numbering.sql, numbering.expression) if numbering else None
         params = {
             **self.mine, **settings_unchanged_params(settings),
@@ -386,10 +388,9 @@ class AdvanceRepository:
             return Refused.SETTINGS_CHANGED
         if numbers is None:
             return Refused.FIRST_ISSUE if first_issue else Refused.NOT_NUMBERED
-        drawn = iter(keys)
         return [
-            _as_stored(advance, drawn, numbers[str(keys[start])])
-            for advance, start in zip(advances, starts, strict=True)
+            _as_stored(advance, iter(keys), numbers[str(keys[0])])
+            for advance, keys in zip(advances, keyed, strict=True)
         ]
 
     @staticmethod

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -25,14 +25,11 @@ from service.errors import (
     ServiceError,
     TransientConflict,
 )
+from service.memory import Memory
 from service.pagination import PageTokens, invalid_page_token, page_size
 
-# Entities whose settings, and refusals, a process remembers (creates): a few MB at most.
+# Entities whose settings a process remembers (creates): a few MB at most.
 MAX_REMEMBERED = 10_000
-# After the counter could not number a create in its one statement (it resets, has date
-# tokens, is missing or exhausted), the entity's next creates take the general path
-# without asking it: one round trip lost in this many creates if it never can.
-SKIPS_AFTER_REFUSAL = 100
 # The reason on the counter's audit row when a supplied number moves it.
 SUPPLIED_NUMBER = "supplied advance number"
 ADVANCE_COUNTER = "ar_advance"
@@ -93,9 +90,6 @@ def counter_behind(advance_number: str) -> FailedPrecondition:
     )
 
 
-K = TypeVar("K")
-V = TypeVar("V")
-
 # A transition of the domain, given the advance, the entity's settings and the time.
 Transition = Callable[[Advance, EntitySettings, datetime], Advance]
 
@@ -128,11 +122,8 @@ class Advances:
         self.uow = uow
         self.tokens = tokens
         self.counters = counters
-        # Each entity's settings as last read (creates check them unchanged as they
-        # write), and how many creates take the general path before asking the counter
-        # again. Bounded; losing either costs a round trip, no more.
-        self._settings: dict[str, EntitySettings] = {}
-        self._skips: dict[tuple[str, str], int] = {}
+        # Each entity's settings as last read: creates check them unchanged as they write.
+        self._settings: Memory[str, EntitySettings] = Memory(MAX_REMEMBERED)
 
     def create(
         self,
@@ -204,17 +195,18 @@ class Advances:
             or any(item.advance_number or item.validate_only for item in new_items)
         ):
             return None
+        now = _now()
+        count = sum(item.state != domain.DRAFT for item in new_items)
+        numbering = None
+        if count:
+            numbering = self.counters.issue_within(principal, ADVANCE_COUNTER, count, now)
+            if numbering is None:  # the counter refused lately
+                return None
         tenant = principal.tenant
-        entity = (tenant.entity_id, tenant.mode)
-        skips = self._skips.get(entity, 0)
-        if skips:  # its counter refused lately: the general path, without asking again
-            self._skips[entity] = skips - 1
-            return None
         settings = self._settings.get(tenant.entity_id)
         if settings is None:
             settings = self.uow.read(lambda conn: load_settings(conn, tenant.entity_id))
-            _remember(self._settings, tenant.entity_id, settings)
-        now = _now()
+            self._settings.put(tenant.entity_id, settings)
         try:
             new = [
                 domain.created(item.fields, None, item.state, settings, principal.key_id, now)
@@ -222,10 +214,6 @@ class Advances:
             ]
         except ServiceError:
             return None  # decided again with the settings read in its transaction
-        count = sum(advance.state != domain.DRAFT for advance in new)
-        numbering = (
-            self.counters.issue_within(principal, ADVANCE_COUNTER, count, now) if count else None
-        )
 
         def insert(conn: Connection) -> list[Advance] | Refused:
             return AdvanceRepository(conn, tenant).insert_alone(new, settings, numbering)
@@ -237,9 +225,9 @@ class Advances:
         except NumberTaken:
             return None
         if made is Refused.SETTINGS_CHANGED:
-            self._settings.pop(tenant.entity_id, None)
+            self._settings.forget(tenant.entity_id)
         elif made is Refused.NOT_NUMBERED:
-            _remember(self._skips, entity, SKIPS_AFTER_REFUSAL)
+            self.counters.not_issued_within(principal, ADVANCE_COUNTER)
         if isinstance(made, Refused):
             return None
         if count:
@@ -562,12 +550,6 @@ class Advances:
             return stored
 
         return self.uow.run(change)
-
-
-def _remember(memory: dict[K, V], key: K, value: V) -> None:
-    if len(memory) >= MAX_REMEMBERED:
-        memory.clear()
-    memory[key] = value
 
 
 def _now() -> datetime:

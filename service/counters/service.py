@@ -50,9 +50,11 @@ from service.db.uow import UnitOfWork
 from service.entities.settings import EntitySettings
 from service.entities.store import load_settings
 from service.errors import ServiceError, TransientConflict
+from service.memory import Memory
 from service.pagination import PageTokens, invalid_page_token, page_size
 
 _MAX_REMEMBERED = 100_000
+SKIPS_AFTER_REFUSAL = 100
 _EVENTS_KIND = "counter_events"
 # Tokens of the first version held a type name; these hold a position and the filters.
 _PAGE_KIND = "counters.v2"
@@ -101,7 +103,10 @@ class Counters:
         self.metrics = metrics
         # Series known to be in use and never resetting: their reset is fixed for good, so
         # an issue from them needs no read first (see issue_if_any).
-        self._never_resets: dict[tuple[str, str, str, str], bool] = {}
+        self._never_resets: Memory[tuple[str, str, str, str], bool] = Memory(_MAX_REMEMBERED)
+        # Counters another use case's statement could not issue from lately, and how many
+        # more of its calls issue the general way before it asks again (issue_within).
+        self._not_within: Memory[tuple[str, str, str], int] = Memory(_MAX_REMEMBERED)
 
     def advance(self, principal: Principal, request: AdvanceRequest) -> AdvanceResult:
         """Raises the counter to `request.advance_to`, creating it (and its series) if
@@ -296,7 +301,7 @@ class Counters:
         the calls that start after it committed."""
 
         known = (principal.tenant.entity_id, principal.tenant.mode, counter_type, series)
-        hot = self._never_resets.get(known, False)
+        hot = self._never_resets.get(known) or False
 
         def issue(conn: Connection) -> IssueResult | None:
             counters = CounterRepository(conn, principal.tenant, principal.idempotency_key)
@@ -318,7 +323,7 @@ class Counters:
                 if not found.in_use and not counters.mark_in_use(found):
                     raise reset_changed()  # retried: the next attempt reads the new reset
                 if found.in_use and reset == NEVER:  # a reset in use never changes again
-                    self._remember_never_resets(known)
+                    self._never_resets.put(known, True)
             key = (counter_type, series, period)
             share = _Share(principal.tenant, key, IssueShare(count, principal.key_id,
                            principal.idempotency_key), now)  # fmt: skip
@@ -457,11 +462,6 @@ class Counters:
             token = self.tokens.encode(_EVENTS_KIND, tenant, [self.tokens.seal(next_at), *filters])
         return EventPage(events, token)
 
-    def _remember_never_resets(self, known: tuple[str, str, str, str]) -> None:
-        if len(self._never_resets) >= _MAX_REMEMBERED:
-            self._never_resets.clear()  # bounded: forgetting costs one read, no more
-        self._never_resets[known] = True
-
     @staticmethod
     def _calendar_for(conn: Connection, tenant: Tenant, found: Format, now: datetime) -> Calendar:
         """The entity's calendar when numbers of `found` depend on a date."""
@@ -481,14 +481,27 @@ class Counters:
 
     def issue_within(
         self, principal: Principal, counter_type: str, count: int, now: datetime
-    ) -> Ctes:
+    ) -> Ctes | None:
         """`count` numbers of `counter_type`, issued by another use case's statement
-        (repository.numbered_issue); `issued_within` once it has."""
+        (repository.numbered_issue); `issued_within` once it has, `not_issued_within` if
+        it could not. None while the counter refused lately: issue the general way."""
+        known = (principal.tenant.entity_id, principal.tenant.mode, counter_type)
+        skips = self._not_within.get(known)
+        if skips:
+            self._not_within.put(known, skips - 1)
+            return None
         return numbered_issue(counter_type, count, now, principal.key_id, principal.idempotency_key)
 
     def issued_within(self, counter_type: str, count: int) -> None:
         """Counts the numbers issue_within's statement issued, once they are committed."""
         self._count(methodcaller("issued", counter_type, count))
+
+    def not_issued_within(self, principal: Principal, counter_type: str) -> None:
+        """issue_within's statement could not issue (the counter resets, has date tokens,
+        is missing or full): its next SKIPS_AFTER_REFUSAL calls issue the general way
+        without asking, one wasted round trip in that many at most if it never can."""
+        known = (principal.tenant.entity_id, principal.tenant.mode, counter_type)
+        self._not_within.put(known, SKIPS_AFTER_REFUSAL)
 
     def _count(self, count: Callable[[Metrics], None]) -> None:
         """Counts an effect once its transaction has committed: never for one rolled back
