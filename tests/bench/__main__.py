@@ -256,6 +256,9 @@ BARE_ADVANCE = "bare: AdvanceCounter, spread counters"
 BARE_ISSUE = "bare: IssueNumbers, one hot counter, one statement a call"
 BARE_COALESCED = "bare: IssueNumbers, one hot counter, coalesced"
 BARE_DUTIES = "bare: AdvanceCounter, on the service's server type, with its per-call duties"
+# The other design: the duties too, on the event loop with the async driver (bare.py --async).
+BARE_ASYNC = "bare: AdvanceCounter, async handlers and driver, with the duties"
+BARE_ASYNC_ISSUE = "bare: IssueNumbers, one hot counter, coalesced, async, with the duties"
 # (service scenario, bare baseline): each pair measured in alternating slices.
 VERSUS = [
     (ADVANCE, BARE_ADVANCE),
@@ -265,6 +268,8 @@ VERSUS = [
     (HOT, BARE_COALESCED),
     (CREATE, BARE_ADVANCE),
     (BARE_COALESCED, BARE_ISSUE),
+    (BARE_ASYNC, BARE_ADVANCE),
+    (BARE_ASYNC_ISSUE, BARE_ISSUE),
 ]
 BARE_ENTITY = "bare"  # the bare servers' counters: none of the service's
 # AdvanceCounter's values: each slice starts above every value before it (callers' values
@@ -315,9 +320,12 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
         # The most the service could reach: bare, with what the service does on every call.
         dutiful_address = f"127.0.0.1:{postgres.free_port()}"
         dutiful = start([*bare_command, dutiful_address, *bare_args, "--duties"], env)
+        # And what a rewrite of the request path for the event loop could reach.
+        async_address = f"127.0.0.1:{postgres.free_port()}"
+        asynchronous = start([*bare_command, async_address, *bare_args, "--async"], env)
         addresses = (
             noop_address, aio_address, pool_address, bare_address, coalescing_address,
-            dutiful_address,
+            dutiful_address, async_address,
         )  # fmt: skip
         for address in addresses:
             with grpc.insecure_channel(address) as probe:
@@ -331,12 +339,14 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                 grpc.aio.insecure_channel(bare_address) as bare_channel,
                 grpc.aio.insecure_channel(coalescing_address) as coalescing_channel,
                 grpc.aio.insecure_channel(dutiful_address) as dutiful_channel,
+                grpc.aio.insecure_channel(async_address) as async_channel,
             ):
                 counters = counters_pb2_grpc.CounterServiceStub(channel)
                 advances = advances_pb2_grpc.AdvanceServiceStub(channel)
                 bare_counters = counters_pb2_grpc.CounterServiceStub(bare_channel)
                 coalescing_counters = counters_pb2_grpc.CounterServiceStub(coalescing_channel)
                 dutiful_counters = counters_pb2_grpc.CounterServiceStub(dutiful_channel)
+                async_counters = counters_pb2_grpc.CounterServiceStub(async_channel)
                 noop_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = (
                     noop_channel.unary_unary("/bench.Noop/Call")
                 )
@@ -398,6 +408,9 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                 async def dutiful_advance_spread(n: int) -> object:
                     return await dutiful_counters.AdvanceCounter(spread(n), metadata=metadata)
 
+                async def async_advance_spread(n: int) -> object:
+                    return await async_counters.AdvanceCounter(spread(n), metadata=metadata)
+
                 hot = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE)
 
                 async def issue_hot(n: int) -> object:
@@ -408,6 +421,9 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
 
                 async def coalesced_issue_hot(n: int) -> object:
                     return await coalescing_counters.IssueNumbers(hot, metadata=metadata)
+
+                async def async_issue_hot(n: int) -> object:
+                    return await async_counters.IssueNumbers(hot, metadata=metadata)
 
                 async def issue_replay(n: int) -> object:
                     keyed = (*metadata, ("idempotency-key", "bench-replay"))
@@ -448,6 +464,7 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                             (ADVANCE, advance_spread),
                             (BARE_ADVANCE, bare_advance_spread),
                             (BARE_DUTIES, dutiful_advance_spread),
+                            (BARE_ASYNC, async_advance_spread),
                             (CREATE, create_advance),
                         ],
                         concurrency,
@@ -460,6 +477,7 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                             (HOT, issue_hot),
                             (BARE_ISSUE, bare_issue_hot),
                             (BARE_COALESCED, coalesced_issue_hot),
+                            (BARE_ASYNC_ISSUE, async_issue_hot),
                         ],
                         concurrency,
                         seconds,
@@ -496,10 +514,11 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                         CREATE,
                         "BatchCreateAdvances, 100 of those",
                     ]
-                    bares = [
-                        by_name[name]
-                        for name in (BARE_ADVANCE, BARE_DUTIES, BARE_ISSUE, BARE_COALESCED)
-                    ]
+                    bare_names = (
+                        BARE_ADVANCE, BARE_DUTIES, BARE_ASYNC, BARE_ISSUE, BARE_COALESCED,
+                        BARE_ASYNC_ISSUE,
+                    )  # fmt: skip
+                    bares = [by_name[name] for name in bare_names]
                     for r in [base, *(by_name[name] for name in shown), sql, *bares]:
                         ratio = r.qps / base.qps if base.qps else 0
                         p50, p99 = r.percentile(50), r.percentile(99)
@@ -553,7 +572,8 @@ async def run(seconds: float, concurrencies: list[int], list_rows: int, workers:
                 for name, callers, value, met in checks
             ]
         finally:
-            for process in (service, noop, aio_noop, pool_noop, bare, coalescing, dutiful):
+            servers = (service, noop, aio_noop, pool_noop, bare, coalescing, dutiful, asynchronous)
+            for process in servers:
                 process.terminate()
                 process.wait(timeout=30)
         engine.dispose()

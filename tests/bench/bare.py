@@ -22,21 +22,29 @@ With --duties, the same on the service's server type (grpc.aio, the handlers in 
 WORKERS threads) and with the three things the service does on every call whatever it
 serves, by the service's own code: the bearer key parsed, hashed and looked up in its key
 cache, and its Observability's one JSON log line (on stderr) and Prometheus count and
-duration of the call. What that
-reaches is the most the service could, before it checks a request or runs its rules.
+duration of the call. What that reaches is the most the service could, before it checks
+a request or runs its rules.
 
-    python -m tests.bench.bare HOST:PORT WORKERS DSN ENTITY KEY_ID [--coalesce] [--duties]
+With --async, the other design: the duties too, but both methods as coroutines on
+grpc.aio's event loop with psycopg's async driver (WORKERS connections), no thread at
+all, IssueNumbers always coalesced. What that reaches is the most a service carrying the
+duties could, were its request path rewritten for the event loop.
+
+    python -m tests.bench.bare HOST:PORT WORKERS DSN ENTITY KEY_ID
+        [--coalesce] [--duties] [--async]
 """
 
 import asyncio
+import itertools
 import queue
 import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent import futures
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +57,7 @@ from sqlalchemy import create_engine
 
 from service import logs
 from service.auth.cache import KeyCache
-from service.auth.keys import ApiKeyRecord
+from service.auth.keys import ApiKeyRecord, Principal
 from service.observability import CallRecord, Observability
 
 # The audit row's key, as the service draws it (service/db/ids.py).
@@ -172,6 +180,54 @@ def counter(
     return message, prefix, padding, suffix
 
 
+def advance_params(entity: str, key_id: int, request: pb.AdvanceCounterRequest) -> dict[str, Any]:
+    return {
+        "entity": entity, "type": type_name(request.counter_type), "series": request.series,
+        "to": request.advance_to, "event": event_key(), "key": key_id,
+    }  # fmt: skip
+
+
+def advanced(request: pb.AdvanceCounterRequest, row: tuple[Any, ...] | None) -> Any:
+    """AdvanceCounter's answer from ADVANCE's row."""
+    assert row is not None, "the bare servers advance only counters that exist"
+    previous, raised = row[0], row[1]
+    message = counter(request.counter_type, request.series, row[1:], raised or previous)[0]
+    return pb.AdvanceCounterResponse(
+        counter=message, advanced=raised is not None, previous_value=previous
+    )
+
+
+def issue_many_params(
+    entity: str, key_id: int, key: tuple[str, str], counts: list[int]
+) -> dict[str, Any]:
+    """ISSUE_MANY's parameters for calls taking `counts` numbers, in order."""
+    befores = list(itertools.accumulate(counts, initial=0))
+    return {
+        "entity": entity, "type": key[0], "series": key[1], "count": befores.pop(),
+        "events": [event_key() for _ in counts], "befores": befores, "counts": counts,
+        "key": key_id,
+    }  # fmt: skip
+
+
+def blocks(row: tuple[Any, ...] | None, params: dict[str, Any]) -> list[int]:
+    """The last number of each call's block, from ISSUE_MANY's row."""
+    assert row is not None, "the bare servers issue only from counters that exist"
+    start = row[0] - params["count"]
+    return [start + b + c for b, c in zip(params["befores"], params["counts"], strict=True)]
+
+
+def issued(request: pb.IssueNumbersRequest, count: int, row: tuple[Any, ...], last: int) -> Any:
+    """The counter as this call left it (a coalesced call: after its own block)."""
+    message, prefix, padding, suffix = counter(request.counter_type, request.series, row, last)
+    first = last - count + 1
+    return pb.IssueNumbersResponse(
+        counter=message,
+        numbers=[f"{prefix}{v:0{padding}d}{suffix}" for v in range(first, last + 1)],
+        first_value=first,
+        last_value=last,
+    )
+
+
 class Pool:
     """`size` autocommit connections, handed out in turn."""
 
@@ -214,19 +270,9 @@ class Bare(counters_pb2_grpc.CounterServiceServicer):
     def AdvanceCounter(
         self, request: pb.AdvanceCounterRequest, context: grpc.ServicerContext
     ) -> pb.AdvanceCounterResponse:
-        params = {
-            "entity": self.entity, "type": type_name(request.counter_type),
-            "series": request.series, "to": request.advance_to, "event": event_key(),
-            "key": self.key_id,
-        }  # fmt: skip
         with self.pool.connection() as conn:
-            row = conn.execute(ADVANCE, params).fetchone()
-        assert row is not None, "the bare server advances only counters that exist"
-        previous, raised = row[0], row[1]
-        message = counter(request.counter_type, request.series, row[1:], raised or previous)[0]
-        return pb.AdvanceCounterResponse(
-            counter=message, advanced=raised is not None, previous_value=previous
-        )
+            row = conn.execute(ADVANCE, advance_params(self.entity, self.key_id, request))
+            return advanced(request, row.fetchone())
 
     def IssueNumbers(
         self, request: pb.IssueNumbersRequest, context: grpc.ServicerContext
@@ -245,15 +291,7 @@ class Bare(counters_pb2_grpc.CounterServiceServicer):
                 row = conn.execute(ISSUE, params).fetchone()
             assert row is not None, "the bare server issues only from counters that exist"
             last = row[0]
-        # The counter as this call left it (a coalesced call: after its own block).
-        message, prefix, padding, suffix = counter(request.counter_type, request.series, row, last)
-        first = last - count + 1
-        return pb.IssueNumbersResponse(
-            counter=message,
-            numbers=[f"{prefix}{v:0{padding}d}{suffix}" for v in range(first, last + 1)],
-            first_value=first,
-            last_value=last,
-        )
+        return issued(request, count, row, last)
 
     def _issue_together(self, key: tuple[str, str], count: int) -> tuple[tuple[Any, ...], int]:
         """Joins the calls waiting on `key`; leads them when none leads yet (or when the
@@ -297,22 +335,11 @@ class Bare(counters_pb2_grpc.CounterServiceServicer):
         return me.row, me.last
 
     def _issue_batch(self, key: tuple[str, str], batch: list[Waiter]) -> None:
-        befores, total = [], 0
-        for waiter in batch:
-            befores.append(total)
-            total += waiter.count
-        params = {
-            "entity": self.entity, "type": key[0], "series": key[1], "count": total,
-            "events": [event_key() for _ in batch], "befores": befores,
-            "counts": [w.count for w in batch], "key": self.key_id,
-        }  # fmt: skip
+        params = issue_many_params(self.entity, self.key_id, key, [w.count for w in batch])
         with self.pool.connection() as conn:
             row = conn.execute(ISSUE_MANY, params).fetchone()
-        assert row is not None, "the bare server issues only from counters that exist"
-        start = row[0] - total
-        for waiter, before in zip(batch, befores, strict=True):
-            waiter.row = row
-            waiter.last = start + before + waiter.count
+        for waiter, last in zip(batch, blocks(row, params), strict=True):
+            waiter.row, waiter.last = row, last
 
 
 class Duties:
@@ -334,17 +361,25 @@ class Duties:
     def run(
         self, method: str, handler: Callable[[Any, Any], Any], request: Any, context: Any
     ) -> Any:
+        started, principal = self.begin(context)
+        response = handler(request, context)
+        self.end(method, started, principal, context)
+        return response
+
+    def begin(self, context: Any) -> tuple[float, Principal]:
+        """When the call started, and who makes it."""
         started = time.perf_counter()
         bearer = [v for k, v in context.invocation_metadata() if k == "authorization"]
-        principal = self.keys.authenticate(bearer)
-        response = handler(request, context)
+        return started, self.keys.authenticate(bearer)
+
+    def end(self, method: str, started: float, principal: Principal, context: Any) -> None:
+        """Its metrics and its log line."""
         self.observability.call(
             CallRecord(
                 method, "OK", time.perf_counter() - started, context.peer(),
                 principal.tenant.entity_id, principal.key_id,
             )
         )  # fmt: skip
-        return response
 
 
 class Dutiful(Bare):
@@ -365,6 +400,108 @@ class Dutiful(Bare):
     ) -> pb.IssueNumbersResponse:
         method = "/arcus.counters.v1.CounterService/IssueNumbers"
         return self.duties.run(method, super().IssueNumbers, request, context)
+
+
+ADVANCE_METHOD = "/arcus.counters.v1.CounterService/AdvanceCounter"
+ISSUE_METHOD = "/arcus.counters.v1.CounterService/IssueNumbers"
+
+
+class AsyncPool:
+    """Autocommit connections of psycopg's async driver, handed out in turn."""
+
+    def __init__(self, connections: list[psycopg.AsyncConnection[Any]]) -> None:
+        self.idle: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
+        for conn in connections:
+            self.idle.put_nowait(conn)
+
+    @classmethod
+    async def connect(cls, dsn: str, size: int) -> "AsyncPool":
+        connect = psycopg.AsyncConnection.connect
+        return cls([await connect(dsn, autocommit=True) for _ in range(size)])
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        conn = await self.idle.get()
+        try:
+            yield conn
+        finally:
+            self.idle.put_nowait(conn)
+
+
+class AsyncBare(counters_pb2_grpc.CounterServiceServicer):
+    """The other design (--async): both methods as coroutines on grpc.aio's event loop,
+    with psycopg's async driver, so no call crosses to a thread; the per-call duties done
+    on the loop; IssueNumbers always coalesced (the calls waiting on one counter share
+    the next statement, as in Bare)."""
+
+    def __init__(self, pool: AsyncPool, entity: str, key_id: int, duties: Duties) -> None:
+        self.pool = pool
+        self.entity = entity
+        self.key_id = key_id
+        self.duties = duties
+        # A key here has a leader; its list: the calls waiting for the next statement.
+        self.waiting: dict[tuple[str, str], list[AsyncWaiter]] = {}
+
+    async def AdvanceCounter(self, request: pb.AdvanceCounterRequest, context: Any) -> Any:
+        started, principal = self.duties.begin(context)
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(ADVANCE, advance_params(self.entity, self.key_id, request))
+            response = advanced(request, await cursor.fetchone())
+        self.duties.end(ADVANCE_METHOD, started, principal, context)
+        return response
+
+    async def IssueNumbers(self, request: pb.IssueNumbersRequest, context: Any) -> Any:
+        started, principal = self.duties.begin(context)
+        count = request.count or 1
+        row, last = await self._issue_together(
+            (type_name(request.counter_type), request.series), count
+        )
+        response = issued(request, count, row, last)
+        self.duties.end(ISSUE_METHOD, started, principal, context)
+        return response
+
+    async def _issue_together(self, key: tuple[str, str], count: int) -> tuple[Any, int]:
+        """Its block: led by this call when none leads, else by the leader of the next
+        statement, which may hand this call the lead (its future then holds the calls
+        it leads, itself first)."""
+        loop = asyncio.get_running_loop()
+        me = AsyncWaiter(count, loop.create_future())
+        waiting = self.waiting.get(key)
+        if waiting is None:
+            self.waiting[key] = []
+            batch = [me]
+        else:
+            waiting.append(me)
+            outcome = await me.future
+            if not isinstance(outcome, list):
+                return outcome
+            batch, me.future = outcome, loop.create_future()  # for its own block
+        try:
+            params = issue_many_params(self.entity, self.key_id, key, [w.count for w in batch])
+            async with self.pool.connection() as conn:
+                row = await (await conn.execute(ISSUE_MANY, params)).fetchone()
+            for waiter, last in zip(batch, blocks(row, params), strict=True):
+                waiter.future.set_result((row, last))
+        except BaseException as error:
+            for waiter in batch:
+                if not waiter.future.done():
+                    waiter.future.set_exception(error)
+        finally:
+            following = self.waiting[key]
+            if following:  # the first of the calls that came meanwhile leads them
+                self.waiting[key] = []
+                following[0].future.set_result(following)
+            else:
+                del self.waiting[key]
+        return me.future.result()
+
+
+@dataclass
+class AsyncWaiter:
+    """A coalesced call's count, and its block to come (or the calls it is to lead)."""
+
+    count: int
+    future: asyncio.Future[Any]
 
 
 def serve(
@@ -391,9 +528,24 @@ async def _serve_aio(listen: str, workers: int, bare: Bare) -> None:
     await server.wait_for_termination()
 
 
+async def serve_async(listen: str, workers: int, dsn: str, entity: str, key_id: int) -> None:
+    """AsyncBare, with the duties, its pool as large as the others'."""
+    pool = await AsyncPool.connect(dsn, workers)
+    # Only two methods: the generated base class answers the others UNIMPLEMENTED.
+    bare = AsyncBare(pool, entity, key_id, Duties(dsn, entity, key_id))  # type: ignore[abstract]
+    server = grpc.aio.server()
+    counters_pb2_grpc.add_CounterServiceServicer_to_server(bare, server)
+    server.add_insecure_port(listen)
+    await server.start()
+    await server.wait_for_termination()
+
+
 if __name__ == "__main__":
     listen, workers, dsn, entity, key_id = sys.argv[1:6]
-    serve(
-        listen, int(workers), dsn, entity, int(key_id),
-        "--coalesce" in sys.argv, "--duties" in sys.argv,
-    )  # fmt: skip
+    if "--async" in sys.argv:
+        asyncio.run(serve_async(listen, int(workers), dsn, entity, int(key_id)))
+    else:
+        serve(
+            listen, int(workers), dsn, entity, int(key_id),
+            "--coalesce" in sys.argv, "--duties" in sys.argv,
+        )  # fmt: skip

@@ -30,10 +30,16 @@ def test_the_benchmark_harness_runs_every_scenario():
         "SQL baseline",
         "bare: AdvanceCounter, spread counters",
         "bare: AdvanceCounter, on the service's server type, with its per-call duties",
+        "bare: AdvanceCounter, async handlers and driver, with the duties",
+        "bare: IssueNumbers, one hot counter, coalesced, async, with the duties",
         "ListAdvances FULL, first page (2,000 advances)",
         "ListAdvances FULL, page past row 1,800",
     ):
         assert f"| {scenario}" in table, table
+    # The first table's rows of the bare servers (seven columns, the last the errors).
+    bare_rows = [r for r in table.splitlines() if r.startswith("| bare: ") and r.count("|") == 8]
+    assert len(bare_rows) == 6, table
+    assert all(row.endswith("| 0 |") for row in bare_rows), table  # no call failed
     assert "ListAdvances: the deep page's p50 is" in table
     assert "Duplicate numbers issued: 0" in table
     assert "Service start to SERVING:" in table
