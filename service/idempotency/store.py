@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_, update
@@ -15,9 +15,19 @@ from service.db.types import UtcDateTime
 from service.db.uow import UnitOfWork
 from service.db.upsert import upsert_into
 from service.idempotency.rules import TTL, fingerprint, key_reused
+from service.memory import Memory
 
 Clock = Callable[[], datetime]
 PURGE_BATCH = 5000
+
+# A retry storm (a client retrying one key in a loop) is served from the process's memory:
+# a finished record never changes until it expires, so a copy read from the database
+# answers as the database would. Kept this long at most, and never closer than this to its
+# record's expiry (replicas' clocks may differ by less than that); only small responses,
+# for some thousands of keys (a few MB at most).
+REMEMBER_FOR = timedelta(seconds=60)
+REMEMBERED_KEYS = 4096
+MAX_REMEMBERED_BYTES = 4096
 
 
 def system_clock() -> datetime:
@@ -30,12 +40,22 @@ class Outcome:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class _Finished:
+    """A finished record as read from the database, and until when to answer from it."""
+
+    fingerprint: str
+    response: bytes
+    until: datetime
+
+
 class Idempotency:
     """Runs a mutating call at most once per (tenant, method, key) in 24 hours."""
 
     def __init__(self, uow: UnitOfWork, clock: Clock = system_clock) -> None:
         self.uow = uow
         self.clock = clock
+        self._finished: Memory[tuple[str, str, str, str], _Finished] = Memory(REMEMBERED_KEYS)
 
     def run(
         self,
@@ -53,14 +73,20 @@ class Idempotency:
         ends, then replays its response, or runs itself if the first one failed.
         """
         request_print = fingerprint(method, request_bytes)
-        where = {**tenant_params(principal.tenant), "b_method": method, "b_key": key}
+        tenant = principal.tenant
+        now = self.clock()
+        record_of = (tenant.entity_id, tenant.mode, method, key)
+        remembered = self._finished.get(record_of)
+        if remembered is not None and now < remembered.until:
+            return _replay(key, request_print, remembered.fingerprint, remembered.response)
+        where = {**tenant_params(tenant), "b_method": method, "b_key": key}
         # A retry of a finished call, the common case, only reads: claiming would lock
         # the record's row and queue every replay behind the others.
-        found = self.uow.read(
-            lambda conn: _FIND_LIVE.row(conn, {**where, "b_since": self.clock() - TTL})
-        )
+        found = self.uow.read(lambda conn: _FIND_LIVE.row(conn, {**where, "b_since": now - TTL}))
         if found is not None:
-            return _replay(key, request_print, *found)
+            stored_print, stored, created = found
+            self._remember(record_of, stored_print, stored, created, now)
+            return _replay(key, request_print, stored_print, stored)
 
         def claimed(conn: Connection) -> Outcome | tuple[str, bytes | None]:
             """The call's outcome if this claims the key; else the live record's."""
@@ -78,6 +104,20 @@ class Idempotency:
         if isinstance(outcome, Outcome):
             return outcome
         return _replay(key, request_print, *outcome)
+
+    def _remember(
+        self,
+        record_of: tuple[str, str, str, str],
+        stored_print: str,
+        stored: bytes | None,
+        created: datetime,
+        now: datetime,
+    ) -> None:
+        """Keeps a finished record read from the database (committed, so final until it
+        expires) for the replays that follow."""
+        until = min(now + REMEMBER_FOR, created + TTL - REMEMBER_FOR)
+        if now < until and stored is not None and len(stored) <= MAX_REMEMBERED_BYTES:
+            self._finished.put(record_of, _Finished(stored_print, stored, until))
 
     def purge(self) -> int:
         """Deletes records older than 24 hours; their keys are new again. In batches of
@@ -116,7 +156,9 @@ _THIS = (
 _FIND_ANY = select(_RECORDS.c.fingerprint, _RECORDS.c.response).where(_THIS)
 _FIND = Prepared(_FIND_ANY)
 _FIND_LIVE = Prepared(
-    _FIND_ANY.where(_RECORDS.c.create_time > bindparam("b_since", type_=UtcDateTime()))
+    select(_RECORDS.c.fingerprint, _RECORDS.c.response, _RECORDS.c.create_time)
+    .where(_THIS)
+    .where(_RECORDS.c.create_time > bindparam("b_since", type_=UtcDateTime()))
 )
 _FILL = Prepared(update(_RECORDS).where(_THIS).values(response=bindparam("b_response")))
 

@@ -437,6 +437,81 @@ def test_a_record_is_live_until_exactly_24_hours(channel, key, database, world, 
     assert raw_call(channel, method, request, key, "k-edge") == (again, True)  # its own record
 
 
+@contextmanager
+def records_read(engine: Engine) -> Iterator[list[str]]:
+    """The statements run on idempotency records meanwhile."""
+    seen: list[str] = []
+
+    def before(conn, cursor, statement, *args) -> None:
+        if "idempotency_records" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def test_a_retry_storm_is_answered_from_memory_for_a_minute(channel, key, database, world, clock):
+    """A finished record read once answers the replays of the next minute without the
+    database, the same bytes; a reused key is still refused; then it is read again."""
+    method, request = mutating_calls(world)["IssueNumbers"]
+    first, replayed = raw_call(channel, method, request, key, "k-storm")
+    assert not replayed
+    with records_read(database) as seen:
+        assert raw_call(channel, method, request, key, "k-storm") == (first, True)
+    assert len(seen) == 1  # read from the database once
+    with records_read(database) as seen:
+        for _ in range(20):
+            assert raw_call(channel, method, request, key, "k-storm") == (first, True)
+        other = cpb.IssueNumbersRequest(counter_type=cpb.COUNTER_TYPE_INVOICE, count=9)
+        with pytest.raises(grpc.RpcError) as caught:
+            raw_call(channel, method, other, key, "k-storm")
+        assert rich_error(caught.value).info.reason == "IDEMPOTENCY_KEY_REUSED"
+    assert seen == []  # twenty replays and a refusal, from memory
+    clock.now += timedelta(seconds=61)
+    with records_read(database) as seen:
+        assert raw_call(channel, method, request, key, "k-storm") == (first, True)
+    assert len(seen) == 1  # the minute is over: read again
+
+
+def test_large_responses_and_records_near_expiry_are_always_read(
+    channel, key, database, world, clock
+):
+    """Only small responses are kept in memory, and never within a minute of the record's
+    expiry: after it, the key runs anew (other replicas' clocks may differ a little)."""
+    method, _ = mutating_calls(world)["BatchAdvanceCounters"]
+    large = cpb.BatchAdvanceCountersRequest(
+        counters=[
+            cpb.AdvanceCounterRequest(
+                counter_type=cpb.COUNTER_TYPE_QUOTE,
+                advance_to=i,
+                prefix="QUOTE-FROM-LEGACY-",
+                series=f"MIGRATED-SERIES-{i:02d}",
+            )
+            for i in range(1, 51)
+        ]
+    )
+    response, _ = raw_call(channel, method, large, key, "k-large")
+    assert len(response) > 4096
+    for _ in range(3):
+        with records_read(database) as seen:
+            assert raw_call(channel, method, large, key, "k-large") == (response, True)
+        assert len(seen) == 1
+    method, request = mutating_calls(world)["IssueNumbers"]
+    created = clock.now
+    first, _ = raw_call(channel, method, request, key, "k-late")
+    clock.now = created + timedelta(hours=23, minutes=59, seconds=30)
+    for _ in range(2):
+        with records_read(database) as seen:
+            assert raw_call(channel, method, request, key, "k-late") == (first, True)
+        assert len(seen) == 1  # within a minute of expiry: read each time
+    clock.now = created + timedelta(hours=24)
+    again, replayed = raw_call(channel, method, request, key, "k-late")
+    assert not replayed and again != first
+
+
 def test_purge_deletes_in_batches(channel, key, database, world, clock, monkeypatch):
     from service.idempotency import store
 
