@@ -12,7 +12,7 @@ from service.advances.domain import Advance
 from service.advances.service import Advances, NewAdvance
 from service.errors import Violations
 from service.rpc.context import current_principal
-from service.rpc.status import status_for
+from service.rpc.status import ok_status_proto, status_for
 from service.values import check_identifier, check_text, parse_amount
 
 
@@ -138,15 +138,11 @@ class AdvanceServicer(advances_pb2_grpc.AdvanceServiceServicer):
         )
 
 
-# An OK status: code 0, nothing else.
-_OK: dict[str, Any] = {}
-
-
 def _result(index: int, outcome: Advance | Exception) -> dict[str, Any]:
     """A CreateAdvanceResult's fields, for the response's constructor to build in place
     (as messages.full_fields): a result built as a message would be copied in whole."""
     if not isinstance(outcome, Exception):
-        return {"status": _OK, "advance": messages.full_fields(outcome)}
+        return {"status": ok_status_proto(), "advance": messages.full_fields(outcome)}
     if isinstance(outcome, errors.InvalidArgument):
         outcome = outcome.under(f"requests[{index}].")
     where = f"BatchCreateAdvances item {index}"

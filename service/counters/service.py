@@ -301,7 +301,7 @@ class Counters:
         the calls that start after it committed."""
 
         known = (principal.tenant.entity_id, principal.tenant.mode, counter_type, series)
-        hot = self._never_resets.get(known) or False
+        hot = self._never_resets.get(known) is not None
 
         def issue(conn: Connection) -> IssueResult | None:
             counters = CounterRepository(conn, principal.tenant, principal.idempotency_key)
